@@ -260,6 +260,7 @@ impl Field for Node {
 
 /// An untyped tree as Go prints a `map[string]any`: mappings sorted by key.
 pub fn node_to_out(n: &Node, f: Fmt) -> Out {
+    let _ = f; // both formats print untyped trees alike
     match &n.v {
         Value::Null => Out::Null,
         Value::Bool(b) => Out::Bool(*b),
