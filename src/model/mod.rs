@@ -5,5 +5,6 @@
 
 pub mod error;
 pub mod field;
+pub mod interpolate;
 pub mod node;
 pub mod template;
