@@ -3,6 +3,9 @@
 //! environment only through what the caller passes in, and knows nothing of containerd, OCI or
 //! netlink.
 
+pub mod dotenv;
 pub mod error;
 pub mod field;
+pub mod interpolate;
 pub mod node;
+pub mod template;
