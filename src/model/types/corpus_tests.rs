@@ -106,3 +106,46 @@ fn service_json_has_command_and_entrypoint_null() {
         ])
     );
 }
+
+#[test]
+fn secret_content_is_hidden_and_config_content_from_env_too() {
+    let node = parse(
+        "services: {}\nsecrets:\n  s:\n    content: hush\nconfigs:\n  c:\n    environment: X\n    content: val\n  d:\n    content: inline\n",
+    );
+    let mut p = Project::decode(&node, &KeyPath::root()).unwrap();
+    let yaml = p.to_out(Fmt::Yaml);
+    let want = parse("services: {}\nsecrets:\n  s: {}\nconfigs:\n  c:\n    environment: X\n  d:\n    content: inline\n");
+    assert_eq!(first_diff("", &yaml, &ordered_out(&want)), None);
+    p.secrets["s"].marshal_content = true;
+    let json = p.to_out(Fmt::Json);
+    let want = parse(
+        r#"{"configs": {"c": {"environment": "X"}, "d": {"content": "inline"}}, "name": "", "secrets": {"s": {"content": "hush"}}, "services": {}}"#,
+    );
+    assert_eq!(first_diff("", &json, &ordered_out(&want)), None);
+}
+
+#[test]
+fn struct_values_print_empty_in_json_only() {
+    let node = parse("services:\n  a:\n    deploy:\n      replicas: 2\nnetworks:\n  n: {}\n");
+    let p = Project::decode(&node, &KeyPath::root()).unwrap();
+    let yaml = p.to_out(Fmt::Yaml);
+    let want = parse("services:\n  a:\n    deploy:\n      replicas: 2\nnetworks:\n  n: {}\n");
+    assert_eq!(first_diff("", &yaml, &ordered_out(&want)), None);
+    let json = p.to_out(Fmt::Json);
+    let want = parse(
+        r#"{"name": "", "networks": {"n": {"ipam": {}}}, "services": {"a": {"command": null, "deploy": {"replicas": 2, "resources": {}, "placement": {}}, "entrypoint": null}}}"#,
+    );
+    assert_eq!(first_diff("", &json, &ordered_out(&want)), None);
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_place() {
+    let node = parse(
+        "services:\n  a:\n    image: x\n    ports:\n      - target: 80\n        hostip: 1.2.3.4\n",
+    );
+    let e = Project::decode(&node, &KeyPath::root()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "test.yaml:6: services.a.ports[0]: additional property \"hostip\" is not allowed"
+    );
+}
