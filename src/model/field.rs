@@ -31,10 +31,91 @@ pub enum Out {
 }
 
 impl Out {
+    /// A Go map as encoding/json prints it: keys sorted bytewise.
     pub fn sorted_map(mut entries: Vec<(String, Out)>) -> Out {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         Out::Map(entries)
     }
+
+    /// A Go map as printed in format `f`: JSON sorts keys bytewise, gopkg.in/yaml.v3 sorts them
+    /// with runs of digits compared as numbers (`VAR2` before `VAR10`), see [`yaml_key_cmp`].
+    pub fn sorted_map_for(mut entries: Vec<(String, Out)>, f: Fmt) -> Out {
+        match f {
+            Fmt::Json => entries.sort_by(|a, b| a.0.cmp(&b.0)),
+            Fmt::Yaml => entries.sort_by(|a, b| yaml_key_cmp(&a.0, &b.0)),
+        }
+        Out::Map(entries)
+    }
+}
+
+/// gopkg.in/yaml.v3's order of string map keys: letters compare as characters; where a letter
+/// meets a non-letter, the letter goes first if the common prefix ends in a digit, else last;
+/// runs of digits compare by numeric value, then by length. (Digits are ASCII here; yaml.v3
+/// also treats other Unicode decimal digits as digits.)
+pub fn yaml_key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if yaml_key_less(a, b) {
+        Ordering::Less
+    } else if yaml_key_less(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+fn yaml_key_less(a: &str, b: &str) -> bool {
+    let ar: Vec<char> = a.chars().collect();
+    let br: Vec<char> = b.chars().collect();
+    let mut digits = false;
+    let n = ar.len().min(br.len());
+    for i in 0..n {
+        if ar[i] == br[i] {
+            digits = ar[i].is_ascii_digit();
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return ar[i] < br[i];
+        }
+        if al || bl {
+            return if digits { al } else { bl };
+        }
+        let (mut an, mut bn): (i64, i64) = (0, 0);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 && ar[j - 1].is_ascii_digit() {
+                if ar[j - 1] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+                j -= 1;
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
+            bi += 1;
+        }
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ar[i] < br[i];
+    }
+    ar.len() < br.len()
 }
 
 /// A value of the typed model.
@@ -145,6 +226,32 @@ impl Field for u32 {
     }
 }
 
+impl Field for u64 {
+    fn decode(n: &Node, path: &KeyPath) -> Result<Self> {
+        let i = i64::decode(n, path)?;
+        u64::try_from(i).map_err(|_| Error::at(n, path, format!("must be >= 0, got {i}")))
+    }
+    fn encode(&self, _: Fmt) -> Out {
+        Out::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+    fn is_empty(&self, _: Fmt) -> bool {
+        *self == 0
+    }
+}
+
+impl Field for u16 {
+    fn decode(n: &Node, path: &KeyPath) -> Result<Self> {
+        let i = i64::decode(n, path)?;
+        u16::try_from(i).map_err(|_| Error::at(n, path, format!("must be in 0..65535, got {i}")))
+    }
+    fn encode(&self, _: Fmt) -> Out {
+        Out::Int(i64::from(*self))
+    }
+    fn is_empty(&self, _: Fmt) -> bool {
+        *self == 0
+    }
+}
+
 impl Field for f64 {
     fn decode(n: &Node, path: &KeyPath) -> Result<Self> {
         match &n.v {
@@ -184,7 +291,11 @@ impl Field for F32 {
 
 /// A Go pointer: present or absent, and present-but-zero is printed.
 impl<T: Field> Field for Option<T> {
+    /// A null leaves the pointer nil, as mapstructure never decodes a nil input.
     fn decode(n: &Node, path: &KeyPath) -> Result<Self> {
+        if n.is_null() {
+            return Ok(None);
+        }
         Ok(Some(T::decode(n, path)?))
     }
     fn encode(&self, f: Fmt) -> Out {
@@ -243,7 +354,10 @@ impl<T: Field> Field for IndexMap<String, T> {
         }
     }
     fn encode(&self, f: Fmt) -> Out {
-        Out::sorted_map(self.iter().map(|(k, v)| (k.clone(), v.encode(f))).collect())
+        Out::sorted_map_for(
+            self.iter().map(|(k, v)| (k.clone(), v.encode(f))).collect(),
+            f,
+        )
     }
     fn is_empty(&self, _: Fmt) -> bool {
         self.is_empty()
@@ -263,9 +377,8 @@ impl Field for Node {
     }
 }
 
-/// An untyped tree as Go prints a `map[string]any`: mappings sorted by key.
+/// An untyped tree as Go prints a `map[string]any`: mappings sorted by key (in `f`'s order).
 pub fn node_to_out(n: &Node, f: Fmt) -> Out {
-    let _ = f; // both formats print untyped trees alike
     match &n.v {
         Value::Null => Out::Null,
         Value::Bool(b) => Out::Bool(*b),
@@ -273,10 +386,11 @@ pub fn node_to_out(n: &Node, f: Fmt) -> Out {
         Value::Float(x) => Out::Float(*x, false),
         Value::Str(s) => Out::Str(s.clone()),
         Value::Seq(s) => Out::Seq(s.iter().map(|v| node_to_out(v, f)).collect()),
-        Value::Map(m) => Out::sorted_map(
+        Value::Map(m) => Out::sorted_map_for(
             m.iter()
                 .map(|(k, v)| (k.clone(), node_to_out(v, f)))
                 .collect(),
+            f,
         ),
     }
 }
@@ -295,6 +409,9 @@ pub enum Omit {
     YamlOnly,
     /// `json:"-"`: printed in YAML only (omitempty), never in JSON.
     NotInJson,
+    /// Decoded but never printed (`yaml:"-" json:"-"`, or a key the schema accepts that the
+    /// typed model drops).
+    Skip,
 }
 
 /// Pushes a field into a struct's output according to its omit rule.
@@ -306,6 +423,7 @@ pub fn push_field<T: Field>(out: &mut Vec<(String, Out)>, key: &str, v: &T, omit
         (Omit::YamlOnly, Fmt::Json) => false,
         (Omit::NotInJson, Fmt::Yaml) => v.is_empty(f),
         (Omit::NotInJson, Fmt::Json) => true,
+        (Omit::Skip, _) => true,
     };
     if !skip {
         out.push((key.to_string(), v.encode(f)));
@@ -415,7 +533,7 @@ macro_rules! compose_struct {
                         .iter()
                         .map(|(k, v)| (k.clone(), $crate::model::field::node_to_out(v, f)))
                         .collect();
-                    ext.sort_by(|a, b| a.0.cmp(&b.0));
+                    ext.sort_by(|a, b| $crate::model::field::yaml_key_cmp(&a.0, &b.0));
                     out.extend(ext);
                 }
                 $crate::model::field::Out::Map(out)
@@ -427,7 +545,9 @@ macro_rules! compose_struct {
                     $crate::model::field::Fmt::Json => false,
                     // yaml.v3 omits a struct whose fields are all zero
                     $crate::model::field::Fmt::Yaml => {
-                        true $( && $crate::model::field::Field::is_empty(&self.$field, f) )*
+                        true $( && ($crate::compose_struct!(@omit $($omit)?)
+                                == $crate::model::field::Omit::Skip
+                            || $crate::model::field::Field::is_empty(&self.$field, f)) )*
                             && self.extensions.is_empty()
                     }
                 }
@@ -479,6 +599,26 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "compose.yaml:7: services.web: additional property \"nmae\" is not allowed"
+        );
+    }
+
+    #[test]
+    fn yaml_sorts_digit_runs_numerically() {
+        let mut keys = vec![
+            "VAR10", "VAR2", "VAR1", "KEY", "a", "B", "x1y", "x10", "x01",
+        ];
+        keys.sort_by(|a, b| yaml_key_cmp(a, b));
+        assert_eq!(
+            keys,
+            vec!["B", "KEY", "VAR1", "VAR2", "VAR10", "a", "x1y", "x01", "x10"]
+        );
+        let m = Out::sorted_map_for(
+            vec![("b10".into(), Out::Null), ("b9".into(), Out::Null)],
+            Fmt::Json,
+        );
+        assert_eq!(
+            m,
+            Out::Map(vec![("b10".into(), Out::Null), ("b9".into(), Out::Null)])
         );
     }
 

@@ -9,3 +9,4 @@ pub mod field;
 pub mod interpolate;
 pub mod node;
 pub mod template;
+pub mod types;
