@@ -5,4 +5,5 @@
 
 pub mod error;
 pub mod field;
+pub mod merge;
 pub mod node;
