@@ -1249,6 +1249,20 @@ mod tests {
     }
 
     #[test]
+    fn reset_of_a_mapping_entry_and_of_a_whole_key() {
+        // cg-load-with-reset
+        let got = merged_web(
+            n!({"build": {"context": ".", "dockerfile": "foo.Dockerfile"}, "environment": {"FOO": "BAR"}}),
+            n!({"image": "foo", "build": (reset null), "environment": {"FOO": (reset null)}}),
+        );
+        assert_eq!(got, n!({"environment": [], "image": "foo"}));
+        // cg-override-replace
+        let base = n!({"networks": {"test": {"name": "test", "external": true}}});
+        let over = n!({"networks": {"test": (override {})}});
+        assert_eq!(merge(base, over).unwrap(), n!({"networks": {"test": {}}}));
+    }
+
+    #[test]
     fn reset_inside_a_list_only_drops_the_item_of_the_override() {
         let got = merged_web(
             n!({"ports": ["80:80", "81:81"]}),
