@@ -7,6 +7,7 @@ pub mod dotenv;
 pub mod error;
 pub mod field;
 pub mod interpolate;
+pub mod merge;
 pub mod node;
 pub mod template;
 pub mod types;
