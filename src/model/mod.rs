@@ -3,6 +3,7 @@
 //! environment only through what the caller passes in, and knows nothing of containerd, OCI or
 //! netlink.
 
+pub mod canonical;
 pub mod dotenv;
 pub mod error;
 pub mod field;
