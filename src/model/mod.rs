@@ -12,3 +12,4 @@ pub mod merge;
 pub mod node;
 pub mod template;
 pub mod types;
+pub mod yaml;
