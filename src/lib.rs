@@ -1,5 +1,7 @@
 //! berth: Docker Compose for machines that run containerd and no Docker daemon.
 //!
-//! The library holds every layer; `main.rs` only sets up logging and maps errors to exit codes.
+//! The library holds every layer; `main.rs` only runs the command line and exits with its code.
 
+pub mod app;
+pub mod cli;
 pub mod model;

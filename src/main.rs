@@ -1,3 +1,5 @@
+//! The `berth` binary: run the command line and exit with its code.
+
 fn main() {
-    println!("berth");
+    std::process::exit(berth::cli::run());
 }

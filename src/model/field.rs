@@ -430,26 +430,16 @@ pub fn push_field<T: Field>(out: &mut Vec<(String, Out)>, key: &str, v: &T, omit
     }
 }
 
-/// Checks that `n` is a mapping and that every key is one of `known` or an `x-` extension; returns
-/// the mapping. The error names the first unknown key at its own line.
+/// Checks that `n` is a mapping (or null) and returns it.
 pub fn expect_object<'a>(
     n: &'a Node,
     path: &KeyPath,
-    known: &[&str],
+    _known: &[&str],
 ) -> Result<Option<&'a indexmap::IndexMap<String, Node>>> {
+    // Keys the typed model does not hold are ignored, as compose's mapstructure decoding does:
+    // the schema (model::schema) is what rejects unknown keys, with their place.
     match &n.v {
-        Value::Map(m) => {
-            for (k, v) in m {
-                if !known.contains(&k.as_str()) && !k.starts_with("x-") {
-                    return Err(Error::at(
-                        v,
-                        path,
-                        format!("additional property {k:?} is not allowed"),
-                    ));
-                }
-            }
-            Ok(Some(m))
-        }
+        Value::Map(m) => Ok(Some(m)),
         Value::Null => Ok(None),
         _ => Err(type_error(n, path, "a mapping")),
     }
@@ -507,9 +497,10 @@ macro_rules! compose_struct {
                         $( $key => {
                             out.$field = $crate::model::field::Field::decode(v, &path.key(k))?;
                         } )*
-                        _ => {
+                        _ if k.starts_with("x-") => {
                             out.extensions.insert(k.clone(), v.clone());
                         }
+                        _ => {}
                     }
                 }
                 Ok(out)
@@ -591,14 +582,19 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_key_at_its_line() {
+    fn ignores_unknown_keys_and_names_type_errors() {
         let mut m = IndexMap::new();
         m.insert("nmae".to_string(), node(Value::Str("web".into()), 7));
-        let e =
-            Sample::decode(&node(Value::Map(m), 6), &KeyPath::parse("services.web")).unwrap_err();
+        let s = Sample::decode(&node(Value::Map(m), 6), &KeyPath::parse("services.web")).unwrap();
+        assert_eq!(s, Sample::default());
+        let e = Sample::decode(
+            &node(Value::Str("x".into()), 6),
+            &KeyPath::parse("services.web"),
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "compose.yaml:7: services.web: additional property \"nmae\" is not allowed"
+            "compose.yaml:6: services.web: must be a mapping, not a string"
         );
     }
 

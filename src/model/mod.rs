@@ -4,12 +4,19 @@
 //! netlink.
 
 pub mod canonical;
+pub mod checks;
 pub mod dotenv;
+pub mod emit;
 pub mod error;
 pub mod field;
 pub mod interpolate;
+pub mod loader;
 pub mod merge;
 pub mod node;
+pub mod normalize;
+pub mod paths;
+pub mod project;
+pub mod schema;
 pub mod template;
 pub mod types;
 pub mod yaml;

@@ -176,8 +176,8 @@ impl Node {
     }
 }
 
-/// Formats a float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` / `fmt.Sprint` does for the
-/// values compose files hold: shortest representation, exponent only for very large or small.
+/// Formats a float as Go's `fmt.Sprint` does: shortest representation, with an exponent from
+/// 1e+06 up and below 1e-04.
 pub fn go_float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -190,8 +190,8 @@ pub fn go_float(f: f64) -> String {
         };
     }
     let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
-        // Go prints e.g. 1e+21 and 1e-05
+    if abs != 0.0 && !(1e-4..1e6).contains(&abs) {
+        // Go's %v switches to an exponent from 1e+06 and below 1e-04
         let s = format!("{f:e}");
         if let Some((m, e)) = s.split_once('e') {
             let (sign, digits) = match e.strip_prefix('-') {
@@ -307,6 +307,8 @@ mod tests {
         assert_eq!(go_float(0.5), "0.5");
         assert_eq!(go_float(2.0), "2");
         assert_eq!(go_float(1e21), "1e+21");
+        assert_eq!(go_float(1234567.0), "1.234567e+06");
+        assert_eq!(go_float(123456.0), "123456");
         assert_eq!(go_float(0.00001), "1e-05");
     }
 

@@ -1,0 +1,242 @@
+//! One method per verb. The app layer resolves what the pure layers need from the world (the
+//! environment, which files to load, their content) and passes it in as data.
+
+pub mod config;
+
+use std::path::{Path, PathBuf};
+
+use crate::model::error::{Error, Result};
+use crate::model::loader::{self, ConfigFile, Env, Fs, LoadOptions};
+
+/// The project flags every verb shares (`-f`, `-p`, `--project-directory`, ...).
+#[derive(Clone, Debug, Default)]
+pub struct ProjectOptions {
+    pub files: Vec<String>,
+    pub project_name: Option<String>,
+    pub project_directory: Option<String>,
+    pub env_files: Vec<String>,
+    pub profiles: Vec<String>,
+    pub compatibility: bool,
+}
+
+/// Where a project comes from, resolved: files, directory, environment, name and profiles.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub load: LoadOptions,
+    pub profiles: Vec<String>,
+    /// The env files that were read (for the `com.docker.compose.project.environment_file` label).
+    pub env_files: Vec<PathBuf>,
+}
+
+const DEFAULT_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+const OVERRIDE_FILES: [&str; 4] = [
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+impl ProjectOptions {
+    /// Resolves the options against the process environment and current directory, as Compose
+    /// does: `.env` (or `--env-file`, COMPOSE_ENV_FILES) can itself set COMPOSE_FILE,
+    /// COMPOSE_PROFILES and COMPOSE_PROJECT_NAME, so resolution runs twice.
+    pub fn resolve(
+        &self,
+        os_env: Env,
+        cwd: &Path,
+        fs: &dyn Fs,
+        stdin: &mut dyn FnMut() -> std::io::Result<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Resolved> {
+        let first = self.pass(&os_env, cwd, fs, warnings)?;
+        let mut env = os_env.clone();
+        for (k, v) in loader::env_from_files(fs, &os_env, &first.env_files, warnings)? {
+            env.entry(k).or_insert(v);
+        }
+        let second = self.pass(&env, cwd, fs, warnings)?;
+        let mut full = env.clone();
+        for (k, v) in loader::env_from_files(fs, &env, &second.env_files, &mut Vec::new())? {
+            full.entry(k).or_insert(v);
+        }
+
+        let mut files = Vec::new();
+        for p in &second.config_paths {
+            let content = if p.as_os_str() == "-" {
+                Some(stdin().map_err(|e| Error::other(format!("read stdin: {e}")))?)
+            } else {
+                None
+            };
+            files.push(ConfigFile {
+                path: p.clone(),
+                content,
+            });
+        }
+        let project_name = match &self.project_name {
+            Some(n) => Some(n.clone()),
+            None => full
+                .get("COMPOSE_PROJECT_NAME")
+                .filter(|n| !n.is_empty())
+                .cloned(),
+        };
+        let profiles = if self.profiles.is_empty() {
+            match full.get("COMPOSE_PROFILES") {
+                Some(p) => p.split(',').map(|s| s.trim().to_string()).collect(),
+                None => Vec::new(),
+            }
+        } else {
+            self.profiles.clone()
+        };
+        let mut load = LoadOptions::new(second.working_dir, files, full);
+        load.project_name = project_name;
+        Ok(Resolved {
+            load,
+            profiles,
+            env_files: second.env_files,
+        })
+    }
+
+    fn pass(&self, env: &Env, cwd: &Path, fs: &dyn Fs, warnings: &mut Vec<String>) -> Result<Pass> {
+        let project_dir = self.project_directory.as_ref().map(|d| absolute(cwd, d));
+        let mut config_paths: Vec<PathBuf> = Vec::new();
+        let given: Vec<String> = if !self.files.is_empty() {
+            self.files.clone()
+        } else if let Some(f) = env.get("COMPOSE_FILE").filter(|f| !f.is_empty()) {
+            let sep = env
+                .get("COMPOSE_PATH_SEPARATOR")
+                .filter(|s| !s.is_empty())
+                .map(String::as_str)
+                .unwrap_or(":");
+            f.split(sep).map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        for f in &given {
+            if f == "-" {
+                config_paths.push(PathBuf::from("-"));
+                continue;
+            }
+            let p = absolute(cwd, f);
+            if !fs.is_file(&p) && !fs.is_dir(&p) {
+                return Err(Error::not_found(format!(
+                    "open {}: no such file or directory",
+                    p.display()
+                )));
+            }
+            config_paths.push(p);
+        }
+        if config_paths.is_empty() {
+            let mut dir = project_dir.clone().unwrap_or_else(|| cwd.to_path_buf());
+            loop {
+                let found: Vec<PathBuf> = DEFAULT_FILES
+                    .iter()
+                    .map(|n| dir.join(n))
+                    .filter(|p| fs.is_file(p))
+                    .collect();
+                if let Some(winner) = found.first() {
+                    if found.len() > 1 {
+                        warnings.push(format!(
+                            "Found multiple config files with supported names: {}",
+                            join_paths(&found)
+                        ));
+                        warnings.push(format!("Using {}", winner.display()));
+                    }
+                    config_paths.push(winner.clone());
+                    let overrides: Vec<PathBuf> = OVERRIDE_FILES
+                        .iter()
+                        .map(|n| dir.join(n))
+                        .filter(|p| fs.is_file(p))
+                        .collect();
+                    if let Some(o) = overrides.first() {
+                        if overrides.len() > 1 {
+                            warnings.push(format!(
+                                "Found multiple override files with supported names: {}",
+                                join_paths(&overrides)
+                            ));
+                            warnings.push(format!("Using {}", o.display()));
+                        }
+                        config_paths.push(o.clone());
+                    }
+                    break;
+                }
+                match dir.parent() {
+                    Some(p) => dir = p.to_path_buf(),
+                    None => break,
+                }
+            }
+        }
+        if config_paths.is_empty() {
+            return Err(Error::not_found(
+                "no configuration file provided: not found",
+            ));
+        }
+        let working_dir = match project_dir {
+            Some(d) => d,
+            None => config_paths
+                .iter()
+                .find(|p| p.as_os_str() != "-")
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| cwd.to_path_buf()),
+        };
+
+        let named: Vec<String> = if !self.env_files.is_empty() {
+            self.env_files.clone()
+        } else if let Some(f) = env.get("COMPOSE_ENV_FILES").filter(|f| !f.is_empty()) {
+            f.split(',').map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        let mut env_files = Vec::new();
+        if named.is_empty() {
+            let disabled = env
+                .get("COMPOSE_DISABLE_ENV_FILE")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+            let dot = working_dir.join(".env");
+            if !disabled && fs.is_file(&dot) {
+                env_files.push(dot);
+            }
+        } else {
+            for f in named {
+                let p = absolute(cwd, &f);
+                if !fs.is_file(&p) && !fs.is_dir(&p) {
+                    return Err(Error::other(format!(
+                        "Couldn't find env file: {}",
+                        p.display()
+                    )));
+                }
+                env_files.push(p);
+            }
+        }
+        Ok(Pass {
+            config_paths,
+            working_dir,
+            env_files,
+        })
+    }
+}
+
+struct Pass {
+    config_paths: Vec<PathBuf>,
+    working_dir: PathBuf,
+    env_files: Vec<PathBuf>,
+}
+
+fn absolute(cwd: &Path, p: &str) -> PathBuf {
+    use crate::model::paths::{clean, join_clean};
+    PathBuf::from(if p.starts_with('/') {
+        clean(Path::new(p))
+    } else {
+        join_clean(cwd, p)
+    })
+}
+
+fn join_paths(p: &[PathBuf]) -> String {
+    p.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

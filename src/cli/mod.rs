@@ -1,0 +1,206 @@
+//! The command line, following `docker compose`: clap structs, one file per verb that is built.
+//! Handlers fill an options struct, call `app`, and are the only place that prints.
+
+mod config;
+
+use std::io::Write;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::ProjectOptions;
+
+/// Docker Compose for machines that run containerd and no Docker daemon.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes, as `docker compose` names them.
+#[derive(Args, Debug, Default, Clone)]
+pub struct GlobalArgs {
+    /// Compose configuration files ("-" reads standard input)
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Vec<String>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Specify an alternate working directory (default: the path of the first compose file)
+    #[arg(long = "project-directory", global = true, value_name = "DIR")]
+    pub project_directory: Option<String>,
+    /// Specify alternate environment files
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_file: Vec<String>,
+    /// Specify a profile to enable
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profile: Vec<String>,
+    /// Set type of progress output (auto, tty, plain, json, quiet)
+    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "tty", "plain", "json", "quiet"])]
+    pub progress: String,
+    /// Control when to print ANSI control characters ("never"|"always"|"auto")
+    #[arg(long, global = true, default_value = "auto", value_parser = ["never", "always", "auto"])]
+    pub ansi: String,
+    /// Control max parallelism, -1 for unlimited
+    #[arg(long, global = true, default_value_t = -1, allow_negative_numbers = true)]
+    pub parallel: i64,
+    /// Run compose in backward compatibility mode
+    #[arg(long, global = true)]
+    pub compatibility: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(NotYet),
+    /// Build or rebuild services
+    Build(NotYet),
+    /// Parse, resolve and render compose file in canonical format
+    #[command(alias = "convert")]
+    Config(config::ConfigArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(NotYet),
+    /// Creates containers for a service
+    Create(NotYet),
+    /// Stop and remove containers, networks
+    Down(NotYet),
+    /// Receive real time events from containers
+    Events(NotYet),
+    /// Execute a command in a running container
+    Exec(NotYet),
+    /// List images used by the created containers
+    Images(NotYet),
+    /// Force stop service containers
+    Kill(NotYet),
+    /// View output from containers
+    Logs(NotYet),
+    /// List running compose projects
+    Ls(NotYet),
+    /// Pause services
+    Pause(NotYet),
+    /// Print the public port for a port binding
+    Port(NotYet),
+    /// List containers
+    Ps(NotYet),
+    /// Pull service images
+    Pull(NotYet),
+    /// Push service images
+    Push(NotYet),
+    /// Restart service containers
+    Restart(NotYet),
+    /// Removes stopped service containers
+    Rm(NotYet),
+    /// Run a one-off command on a service
+    Run(NotYet),
+    /// Scale services
+    Scale(NotYet),
+    /// Start services
+    Start(NotYet),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(NotYet),
+    /// Stop services
+    Stop(NotYet),
+    /// Display the running processes
+    Top(NotYet),
+    /// Unpause services
+    Unpause(NotYet),
+    /// Create and start containers
+    Up(NotYet),
+    /// Show the berth version information
+    Version(NotYet),
+    /// Block until the first service container stops
+    Wait(NotYet),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(NotYet),
+}
+
+/// A verb that is not built yet: takes any arguments and says so.
+#[derive(Args, Debug)]
+pub struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Attach(_) => "attach",
+            Command::Build(_) => "build",
+            Command::Config(_) => "config",
+            Command::Cp(_) => "cp",
+            Command::Create(_) => "create",
+            Command::Down(_) => "down",
+            Command::Events(_) => "events",
+            Command::Exec(_) => "exec",
+            Command::Images(_) => "images",
+            Command::Kill(_) => "kill",
+            Command::Logs(_) => "logs",
+            Command::Ls(_) => "ls",
+            Command::Pause(_) => "pause",
+            Command::Port(_) => "port",
+            Command::Ps(_) => "ps",
+            Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Restart(_) => "restart",
+            Command::Rm(_) => "rm",
+            Command::Run(_) => "run",
+            Command::Scale(_) => "scale",
+            Command::Start(_) => "start",
+            Command::Stats(_) => "stats",
+            Command::Stop(_) => "stop",
+            Command::Top(_) => "top",
+            Command::Unpause(_) => "unpause",
+            Command::Up(_) => "up",
+            Command::Version(_) => "version",
+            Command::Wait(_) => "wait",
+            Command::Watch(_) => "watch",
+        }
+    }
+}
+
+impl GlobalArgs {
+    /// The project options the app layer needs, with COMPOSE_* variables read from `env`.
+    pub fn project_options(&self) -> ProjectOptions {
+        ProjectOptions {
+            files: self.file.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            env_files: self.env_file.clone(),
+            profiles: self.profile.clone(),
+            compatibility: self.compatibility,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match &cli.command {
+        Command::Config(args) => config::run(&cli.global, args),
+        other => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "berth: '{}' is not implemented yet",
+                other.name()
+            );
+            2
+        }
+    }
+}
+
+/// Prints warnings the way compose's logrus does on a terminal-less stderr.
+pub(crate) fn print_warnings(warnings: &[String]) {
+    let mut err = std::io::stderr().lock();
+    for w in warnings {
+        let _ = writeln!(err, "WARN[0000] {w}");
+    }
+}
