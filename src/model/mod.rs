@@ -6,3 +6,4 @@
 pub mod error;
 pub mod field;
 pub mod node;
+pub mod schema;
