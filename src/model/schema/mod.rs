@@ -8,7 +8,7 @@ pub mod dsl;
 pub mod rules;
 
 use super::error::{Error, Result};
-use super::node::{go_float, KeyPath, Node, Value};
+use super::node::{go_float, KeyPath, Node, Tag, Value};
 use dsl::{S, T};
 use rules::{Cast, CASTS, DEDUPED, PROJECT};
 
@@ -85,11 +85,11 @@ impl Checker {
             Value::Int(_) | Value::Float(_) => bounds(s, node, path)?,
             Value::Map(map) => {
                 for key in s.required {
-                    if !map.contains_key(*key) {
+                    if !map.get(*key).is_some_and(present) {
                         return Err(Error::at(node, path, format!("{key} is required")));
                     }
                 }
-                for (key, child) in map {
+                for (key, child) in map.iter().filter(|(_, c)| present(c)) {
                     let child_path = path.key(key);
                     let mut known = false;
                     if let Some((_, rule)) = s.props.iter().find(|(name, _)| name == key) {
@@ -114,7 +114,7 @@ impl Checker {
             Value::Seq(items) => {
                 let check_unique = s.unique && !DEDUPED.iter().any(|p| path.matches(p));
                 let mut seen: Vec<String> = Vec::new();
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter().enumerate().filter(|(_, c)| present(c)) {
                     let item_path = path.index(i);
                     if let Some(rule) = s.items {
                         self.check(rule, item, &item_path)?;
@@ -169,6 +169,11 @@ impl Checker {
             Error::at(node, path, format!("must be {}", describe(&kinds)))
         }))
     }
+}
+
+/// False for a value tagged `!reset`, which compose drops while reading the file.
+fn present(node: &Node) -> bool {
+    node.tag != Tag::Reset
 }
 
 /// Whether the node is of kind `t` as JSON schema sees it: whole numbers are integers.

@@ -517,3 +517,74 @@ fn dsl_any_of_needs_one_match() {
     let e = c.check(&R, &Node::synth(Value::Int(1)), &p).unwrap_err();
     assert_eq!(e.to_string(), "k: must be a string or a boolean");
 }
+
+#[test]
+fn values_tagged_reset_count_as_absent() {
+    let mut root = yaml!({"services": {"a": {"image": "x", "ports": null}}});
+    let svc = root.get_mut("services").unwrap().get_mut("a").unwrap();
+    svc.get_mut("ports").unwrap().tag = crate::model::node::Tag::Reset;
+    ok(root);
+}
+
+#[test]
+fn casts_booleans_like_yaml_1_1() {
+    // "yes" becomes true; a string that is no boolean stays a string, which is allowed
+    ok(
+        yaml!({"services": {"a": {"tty": "yes", "init": "maybe"}}, "networks": {"n": {"external": "on"}}}),
+    );
+}
+
+#[test]
+fn uniqueness_is_checked_where_compose_keeps_duplicates() {
+    let e = err(yaml!({"services": {"a": {"extra_hosts": ["h=1.2.3.4", "h=1.2.3.4"]}}}));
+    assert_eq!(
+        e,
+        "compose.yaml:5: services.a.extra_hosts[1]: repeats item [0]; items must be unique"
+    );
+    let e = err(yaml!({"services": {"a": {"depends_on": ["b", "b"]}}}));
+    assert_eq!(
+        e,
+        "compose.yaml:5: services.a.depends_on[1]: repeats item [0]; items must be unique"
+    );
+    // extra_hosts mapping values may repeat
+    ok(yaml!({"services": {"a": {"extra_hosts": {"h": ["1.2.3.4", "1.2.3.4"]}}}}));
+}
+
+#[test]
+fn mapping_keys_must_be_non_empty_in_list_or_dict() {
+    let e = err(yaml!({"services": {"a": {"labels": {"": "x"}}}}));
+    assert_eq!(
+        e,
+        "compose.yaml:4: services.a.labels: additional property \"\" is not allowed"
+    );
+}
+
+#[test]
+fn watch_items_require_path_and_action() {
+    let e = err(yaml!({"services": {"a": {"develop": {"watch": [{"path": "."}]}}}}));
+    assert_eq!(
+        e,
+        "compose.yaml:5: services.a.develop.watch[0]: action is required"
+    );
+    let e =
+        err(yaml!({"services": {"a": {"develop": {"watch": [{"path": ".", "action": "copy"}]}}}}));
+    assert_eq!(
+        e,
+        "compose.yaml:6: services.a.develop.watch[0].action: must be one of \"rebuild\", \"sync\", \"restart\", \"sync+restart\", \"sync+exec\""
+    );
+}
+
+#[test]
+fn include_entries() {
+    ok(yaml!({"include": ["a.yaml", {"path": "b.yaml", "project_directory": "b"}]}));
+    let e = err(yaml!({"include": [{"path": "b.yaml", "x-note": 1}]}));
+    assert_eq!(
+        e,
+        "compose.yaml:3: include[0]: additional property \"x-note\" is not allowed"
+    );
+    let e = err(yaml!({"include": [5]}));
+    assert_eq!(
+        e,
+        "compose.yaml:2: include[0]: must be a string or a mapping"
+    );
+}
