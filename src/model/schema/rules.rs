@@ -2,6 +2,12 @@
 //! compose file may hold at each level and what kind of value each takes. Also the two path tables
 //! compose consults around validation: the fields it casts from strings while interpolating, and
 //! the lists it de-duplicates before validating.
+//!
+//! The rules are those the reference Docker Compose build enforces (its behaviour matches the
+//! compose-go 2.4.8 specification, not 2.0.2: e.g. `gw_priority`, `gpus`, `label_file`,
+//! `build.entitlements` and the `sync+exec` watch action are accepted, unknown keys in watch items
+//! are rejected). That specification declares no string formats, so durations, ports and
+//! subnets are left to the later parsing phases.
 
 use super::dsl::{list, obj, of, one_of, one_str_of, Pat, BOOL, INT, MAP, NULL, NUM, S, STR, T};
 
