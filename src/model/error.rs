@@ -105,11 +105,7 @@ mod tests {
     fn message_names_file_line_and_key() {
         let file: Arc<str> = Arc::from("compose.yaml");
         let node = Node::new(super::super::node::Value::Null, Pos::new(&file, 12));
-        let path = KeyPath::root()
-            .key("services")
-            .key("web")
-            .key("ports")
-            .index(1);
+        let path = KeyPath::root().key("services").key("web").key("ports").index(1);
         let e = Error::at(&node, &path, "invalid port \"80:abc\"");
         assert_eq!(
             e.to_string(),

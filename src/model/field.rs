@@ -49,11 +49,7 @@ pub trait Field: Sized {
 }
 
 pub fn type_error(n: &Node, path: &KeyPath, want: &str) -> Error {
-    Error::at(
-        n,
-        path,
-        format!("must be {want}, not {} {}", article(n.kind()), n.kind()),
-    )
+    Error::at(n, path, format!("must be {want}, not {} {}", article(n.kind()), n.kind()))
 }
 
 fn article(kind: &str) -> &'static str {
@@ -96,9 +92,8 @@ impl Field for bool {
     fn decode(n: &Node, path: &KeyPath) -> Result<Self> {
         match &n.v {
             Value::Bool(b) => Ok(*b),
-            Value::Str(s) => {
-                parse_bool(s).ok_or_else(|| Error::at(n, path, format!("invalid boolean: {s}")))
-            }
+            Value::Str(s) => parse_bool(s)
+                .ok_or_else(|| Error::at(n, path, format!("invalid boolean: {s}"))),
             Value::Null => Ok(false),
             _ => Err(type_error(n, path, "a boolean")),
         }
@@ -273,11 +268,9 @@ pub fn node_to_out(n: &Node, f: Fmt) -> Out {
         Value::Float(x) => Out::Float(*x, false),
         Value::Str(s) => Out::Str(s.clone()),
         Value::Seq(s) => Out::Seq(s.iter().map(|v| node_to_out(v, f)).collect()),
-        Value::Map(m) => Out::sorted_map(
-            m.iter()
-                .map(|(k, v)| (k.clone(), node_to_out(v, f)))
-                .collect(),
-        ),
+        Value::Map(m) => {
+            Out::sorted_map(m.iter().map(|(k, v)| (k.clone(), node_to_out(v, f))).collect())
+        }
     }
 }
 
@@ -474,8 +467,8 @@ mod tests {
     fn rejects_unknown_key_at_its_line() {
         let mut m = IndexMap::new();
         m.insert("nmae".to_string(), node(Value::Str("web".into()), 7));
-        let e =
-            Sample::decode(&node(Value::Map(m), 6), &KeyPath::parse("services.web")).unwrap_err();
+        let e = Sample::decode(&node(Value::Map(m), 6), &KeyPath::parse("services.web"))
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "compose.yaml:7: services.web: additional property \"nmae\" is not allowed"

@@ -183,11 +183,7 @@ pub fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
@@ -291,11 +287,7 @@ mod tests {
 
     #[test]
     fn key_path_prints_and_matches() {
-        let p = KeyPath::root()
-            .key("services")
-            .key("web")
-            .key("ports")
-            .index(1);
+        let p = KeyPath::root().key("services").key("web").key("ports").index(1);
         assert_eq!(p.to_string(), "services.web.ports[1]");
         assert!(p.matches("services.*.ports.[]"));
         assert!(!p.matches("services.*.ports"));
