@@ -319,7 +319,11 @@ impl Loader<'_> {
             dict = merge::merge(dict, doc)?;
             merge::enforce_unicity(&mut dict)?;
             if phases.validate {
-                schema::validate(&dict)?;
+                if phases.interpolate {
+                    schema::validate(&dict)?;
+                } else {
+                    schema::validate_uninterpolated(&dict)?;
+                }
                 if let Some(m) = dict.as_map_mut() {
                     if m.shift_remove("version").is_some() {
                         self.warnings.push(format!(

@@ -25,6 +25,7 @@ compose_struct! {
         internal: bool = "internal",
         attachable: bool = "attachable",
         labels: Labels = "labels",
+        enable_ipv4: Option<bool> = "enable_ipv4",
         enable_ipv6: Option<bool> = "enable_ipv6",
     }
 }
