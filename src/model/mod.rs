@@ -3,6 +3,7 @@
 //! environment only through what the caller passes in, and knows nothing of containerd, OCI or
 //! netlink.
 
+pub mod emit;
 pub mod error;
 pub mod field;
 pub mod node;
