@@ -177,6 +177,8 @@ struct Builder<'a> {
     frames: Vec<Frame>,
     root: Option<Node>,
     total: usize,
+    /// The source split in lines, made when a block scalar needs it.
+    lines: Option<Vec<&'a str>>,
 }
 
 impl<'a> Builder<'a> {
@@ -188,11 +190,27 @@ impl<'a> Builder<'a> {
             frames: Vec::new(),
             root: None,
             total: 0,
+            lines: None,
         }
     }
 
     fn pos(&self, span: &Span) -> Pos {
         Pos::new(&self.file, to_line(span.start.line()))
+    }
+
+    /// saphyr places a block scalar at its first content line; yaml.v3 at its `|` or `>`
+    /// header, the last non-blank line before the content.
+    fn block_header_line(&mut self, content_line: u32) -> u32 {
+        let src = self.src;
+        let lines = self.lines.get_or_insert_with(|| src.lines().collect());
+        let mut l = content_line.saturating_sub(1) as usize;
+        while l > 1 && lines.get(l - 1).is_some_and(|t| t.trim().is_empty()) {
+            l -= 1;
+        }
+        match lines.get(l.wrapping_sub(1)) {
+            Some(t) if l >= 1 && t.contains(['|', '>']) => to_line(l),
+            _ => content_line,
+        }
     }
 
     fn err(&self, line: u32, msg: impl Into<String>) -> Error {
@@ -229,6 +247,10 @@ impl<'a> Builder<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, pos.line)?;
+                let mut pos = pos;
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    pos.line = self.block_header_line(pos.line);
+                }
                 let (v, tag, merge, string_key) = resolve_scalar(&text, style, tag.as_deref())
                     .map_err(|m| self.err(pos.line, m))?;
                 let node = Node { v, pos, tag };
@@ -1255,6 +1277,10 @@ mod tests {
         let items = ports.as_seq().unwrap();
         assert_eq!((items[0].pos.line, items[1].pos.line), (4, 6));
         assert_eq!(web.get("image").unwrap().pos.line, 7);
+        // a block scalar item sits at its `|` line, as in yaml.v3
+        let n = one("cmd:\n  - x\n  - |\n\n    text\n  - >-\n    folded\n");
+        let items = n.get("cmd").unwrap().as_seq().unwrap();
+        assert_eq!((items[1].pos.line, items[2].pos.line), (3, 6));
         assert_eq!(&*web.pos.file, "compose.yaml");
     }
 
