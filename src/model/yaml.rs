@@ -36,11 +36,73 @@ const MERGE_ERROR: &str = "map merge requires map or sequence of maps as the val
 
 /// Parses every YAML document of `src`, read from `file`, into a node.
 pub fn parse(src: &str, file: &Arc<str>) -> Result<Vec<Node>> {
+    let mut text = std::borrow::Cow::Borrowed(src);
+    let mut fixes = 0;
+    loop {
+        match parse_text(&text, file) {
+            Ok(docs) => return Ok(docs),
+            Err(Failure::Error(e)) => return Err(e),
+            Err(Failure::TabAfterIndicator(e, at)) => {
+                fixes += 1;
+                if fixes > MAX_TAB_FIXES {
+                    return Err(e);
+                }
+                let fixed = untab_before(&text, at);
+                if fixed == *text {
+                    return Err(e);
+                }
+                text = std::borrow::Cow::Owned(fixed);
+            }
+        }
+    }
+}
+
+/// How many `key:<TAB>value` separators [`parse`] rewrites before giving up.
+const MAX_TAB_FIXES: usize = 256;
+
+enum Failure {
+    Error(Error),
+    /// saphyr refuses a tab separating `:` or `-` from what follows, which libyaml accepts;
+    /// the character index is where saphyr stopped, right after the tabs.
+    TabAfterIndicator(Error, usize),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+/// The text with the blanks just before character `at` turned into spaces (same byte length,
+/// same columns: a tab after an indicator is only a separator).
+fn untab_before(text: &str, at: usize) -> String {
+    let end = text.char_indices().nth(at).map_or(text.len(), |(i, _)| i);
+    let head = &text[..end];
+    let start = head.trim_end_matches([' ', '\t']).len();
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str(&text[start..end].replace('\t', " "));
+    out.push_str(&text[end..]);
+    out
+}
+
+fn parse_text(src: &str, file: &Arc<str>) -> std::result::Result<Vec<Node>, Failure> {
     let mut docs = Vec::new();
     let mut builder = Builder::new(src, file);
     let mut events: Vec<(Event, Span)> = Vec::new();
     for item in Parser::new_from_str(src) {
-        let (ev, span) = item.map_err(|e| scan_error(&e, src, file))?;
+        let (ev, span) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                let err = scan_error(&e, src, file);
+                if e.info()
+                    .ends_with("must be followed by a valid YAML whitespace")
+                {
+                    return Err(Failure::TabAfterIndicator(err, e.marker().index()));
+                }
+                return Err(Failure::Error(err));
+            }
+        };
         match ev {
             Event::Nothing | Event::StreamStart => {}
             Event::StreamEnd => break,
@@ -1481,6 +1543,30 @@ mod tests {
         // anchors reach across documents, as in yaml.v3
         let docs = parse("a: &x 1\n---\nb: *x\n", &file()).unwrap();
         assert_eq!(docs[1].get("b").unwrap().v, Value::Int(1));
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let n = one("\u{feff}a: 1\r\nb:\r\n  - x\r\n");
+        assert_eq!(n.get("a").unwrap().v, Value::Int(1));
+        assert_eq!(n.get("b").unwrap().pos.line, 2);
+        assert_eq!(n.get("b").unwrap().as_seq().unwrap()[0].pos.line, 3);
+    }
+
+    #[test]
+    fn tabs_as_separators() {
+        // libyaml accepts a tab after the value indicator; saphyr does not, so parse() turns
+        // such tabs into spaces
+        assert_eq!(one("a:\t1\n").get("a").unwrap().v, Value::Int(1));
+        let n = one("image:\tnginx\nlist:\n  -\tx\n  - \t y\nq: \"a:\tb\"\n");
+        assert_eq!(n.get("image").unwrap().as_str(), Some("nginx"));
+        let list = n.get("list").unwrap().as_seq().unwrap();
+        assert_eq!((list[0].as_str(), list[1].as_str()), (Some("x"), Some("y")));
+        assert_eq!(n.get("q").unwrap().as_str(), Some("a:\tb"));
+        assert_eq!(one("a: x\t\n").get("a").unwrap().v, Value::Str("x".into()));
+        assert_eq!(one("\u{feff}a:\tb\n").get("a").unwrap().as_str(), Some("b"));
+        // indentation by tabs stays an error
+        assert!(parse("a:\n\tb: 1\n", &file()).is_err());
     }
 
     #[test]
