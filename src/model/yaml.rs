@@ -18,6 +18,11 @@
 //!   `!reset` and with a value (twice, or once plus a merge) keeps the value tagged `Override`
 //!   (reset the inherited value, then use this one). Copies made by aliases and merge keys lose
 //!   these tags, and lose their `!reset` children, as they do in compose-go.
+//! * Where saphyr and libyaml disagree on syntax, libyaml wins: a plain scalar may not start
+//!   with `%`, and a tab may separate `:` or `-` from what follows. Messages are libyaml's
+//!   problem text (`yaml: found character that cannot start any token`) at saphyr's line.
+//! * A `<<` whose value is an alias to a sequence of maps is merged (Docker Compose 2.26.1 as
+//!   recorded in the corpus does so, although yaml.v3's source refuses it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +32,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag as YamlTag}
 use super::error::{Error, Result};
 use super::node::{KeyPath, Map, Node, Pos, Tag, Value};
 
-/// Most nodes one document may expand to, counting every copy an alias makes (alias bombs).
+/// Most nodes one document may expand to, counting every copy an alias makes and the copy kept
+/// for each anchored collection (alias bombs).
 pub const MAX_NODES: usize = 1_000_000;
 /// Deepest nesting accepted, counting collections copied in by aliases.
 pub const MAX_DEPTH: usize = 1_000;
@@ -430,6 +436,8 @@ impl<'a> Builder<'a> {
             tag: frame.tag,
         };
         if frame.anchor > 0 {
+            // keeping the anchored copy costs as much as making one
+            self.count(frame.size, node.pos.line)?;
             self.anchors.insert(
                 frame.anchor,
                 Anchored {
@@ -998,10 +1006,10 @@ pub(crate) fn is_timestamp(s: &str) -> bool {
         }
         Some(n)
     };
-    let expect = |i: &mut usize, c: u8| -> Option<()> { (b.get(*i) == Some(&c)).then(|| *i += 1) };
+    let eat = |i: &mut usize, c: u8| -> Option<()> { (b.get(*i) == Some(&c)).then(|| *i += 1) };
     let mut check = || -> Option<()> {
         let month = num(&mut i)?;
-        expect(&mut i, b'-')?;
+        eat(&mut i, b'-')?;
         let day = num(&mut i)?;
         if !(1..=12).contains(&month) || day < 1 || day > days_in(month, year) {
             return None;
@@ -1015,9 +1023,9 @@ pub(crate) fn is_timestamp(s: &str) -> bool {
         }
         i += 1;
         let h = num(&mut i)?;
-        expect(&mut i, b':')?;
+        eat(&mut i, b':')?;
         let m = num(&mut i)?;
-        expect(&mut i, b':')?;
+        eat(&mut i, b':')?;
         let sec = num(&mut i)?;
         if h > 23 || m > 59 || sec > 59 {
             return None;
