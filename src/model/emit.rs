@@ -852,6 +852,13 @@ services:
     fn long_strings_are_not_folded() {
         let long = "word ".repeat(40) + "end";
         assert_eq!(y(s(&long)), format!("k: {long}\n"));
+        // but a key over 128 bytes is written in the explicit `? key` form
+        let key = "k".repeat(129);
+        let t = map(vec![(key.as_str(), s("v"))]);
+        assert_eq!(to_yaml(&t), format!("? {key}\n: v\n"));
+        let key = "k".repeat(128);
+        let t = map(vec![(key.as_str(), s("v"))]);
+        assert_eq!(to_yaml(&t), format!("{key}: v\n"));
     }
 
     #[test]
