@@ -833,6 +833,8 @@ services:
         assert_eq!(y(s("a\n\n")), "k: |+\n  a\n\n");
         assert_eq!(y(s("a\n\nb")), "k: |-\n  a\n\n  b\n");
         assert_eq!(y(s(" a\nb")), "k: |2-\n   a\n  b\n");
+        // yaml.v3 v3.0.1 drops a leading line break here (go-yaml issue 755); so do we
+        assert_eq!(y(s("\nabc")), "k: |2-\n  abc\n");
         // trailing space or space before a break: double-quoted
         assert_eq!(y(s("a \nb")), "k: \"a \\nb\"\n");
         assert_eq!(y(s("a\nb ")), "k: \"a\\nb \"\n");
@@ -850,6 +852,13 @@ services:
     fn long_strings_are_not_folded() {
         let long = "word ".repeat(40) + "end";
         assert_eq!(y(s(&long)), format!("k: {long}\n"));
+        // but a key over 128 bytes is written in the explicit `? key` form
+        let key = "k".repeat(129);
+        let t = map(vec![(key.as_str(), s("v"))]);
+        assert_eq!(to_yaml(&t), format!("? {key}\n: v\n"));
+        let key = "k".repeat(128);
+        let t = map(vec![(key.as_str(), s("v"))]);
+        assert_eq!(to_yaml(&t), format!("{key}: v\n"));
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //!   `!reset` and with a value (twice, or once plus a merge) keeps the value tagged `Override`
 //!   (reset the inherited value, then use this one). Copies made by aliases and merge keys lose
 //!   these tags, and lose their `!reset` children, as they do in compose-go.
+//! * Where saphyr and libyaml disagree on syntax, libyaml wins: a plain scalar may not start
+//!   with `%`, and a tab may separate `:` or `-` from what follows. Messages are libyaml's
+//!   problem text (`yaml: found character that cannot start any token`) at saphyr's line.
+//! * A `<<` whose value is an alias to a sequence of maps is merged (Docker Compose 2.26.1 as
+//!   recorded in the corpus does so, although yaml.v3's source refuses it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +32,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag as YamlTag}
 use super::error::{Error, Result};
 use super::node::{KeyPath, Map, Node, Pos, Tag, Value};
 
-/// Most nodes one document may expand to, counting every copy an alias makes (alias bombs).
+/// Most nodes one document may expand to, counting every copy an alias makes and the copy kept
+/// for each anchored collection (alias bombs).
 pub const MAX_NODES: usize = 1_000_000;
 /// Deepest nesting accepted, counting collections copied in by aliases.
 pub const MAX_DEPTH: usize = 1_000;
@@ -36,11 +42,73 @@ const MERGE_ERROR: &str = "map merge requires map or sequence of maps as the val
 
 /// Parses every YAML document of `src`, read from `file`, into a node.
 pub fn parse(src: &str, file: &Arc<str>) -> Result<Vec<Node>> {
+    let mut text = std::borrow::Cow::Borrowed(src);
+    let mut fixes = 0;
+    loop {
+        match parse_text(&text, file) {
+            Ok(docs) => return Ok(docs),
+            Err(Failure::Error(e)) => return Err(e),
+            Err(Failure::TabAfterIndicator(e, at)) => {
+                fixes += 1;
+                if fixes > MAX_TAB_FIXES {
+                    return Err(e);
+                }
+                let fixed = untab_before(&text, at);
+                if fixed == *text {
+                    return Err(e);
+                }
+                text = std::borrow::Cow::Owned(fixed);
+            }
+        }
+    }
+}
+
+/// How many `key:<TAB>value` separators [`parse`] rewrites before giving up.
+const MAX_TAB_FIXES: usize = 256;
+
+enum Failure {
+    Error(Error),
+    /// saphyr refuses a tab separating `:` or `-` from what follows, which libyaml accepts;
+    /// the character index is where saphyr stopped, right after the tabs.
+    TabAfterIndicator(Error, usize),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+/// The text with the blanks just before character `at` turned into spaces (same byte length,
+/// same columns: a tab after an indicator is only a separator).
+fn untab_before(text: &str, at: usize) -> String {
+    let end = text.char_indices().nth(at).map_or(text.len(), |(i, _)| i);
+    let head = &text[..end];
+    let start = head.trim_end_matches([' ', '\t']).len();
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str(&text[start..end].replace('\t', " "));
+    out.push_str(&text[end..]);
+    out
+}
+
+fn parse_text(src: &str, file: &Arc<str>) -> std::result::Result<Vec<Node>, Failure> {
     let mut docs = Vec::new();
     let mut builder = Builder::new(src, file);
     let mut events: Vec<(Event, Span)> = Vec::new();
     for item in Parser::new_from_str(src) {
-        let (ev, span) = item.map_err(|e| scan_error(&e, src, file))?;
+        let (ev, span) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                let err = scan_error(&e, src, file);
+                if e.info()
+                    .ends_with("must be followed by a valid YAML whitespace")
+                {
+                    return Err(Failure::TabAfterIndicator(err, e.marker().index()));
+                }
+                return Err(Failure::Error(err));
+            }
+        };
         match ev {
             Event::Nothing | Event::StreamStart => {}
             Event::StreamEnd => break,
@@ -177,6 +245,8 @@ struct Builder<'a> {
     frames: Vec<Frame>,
     root: Option<Node>,
     total: usize,
+    /// The source split in lines, made when a block scalar needs it.
+    lines: Option<Vec<&'a str>>,
 }
 
 impl<'a> Builder<'a> {
@@ -188,11 +258,27 @@ impl<'a> Builder<'a> {
             frames: Vec::new(),
             root: None,
             total: 0,
+            lines: None,
         }
     }
 
     fn pos(&self, span: &Span) -> Pos {
         Pos::new(&self.file, to_line(span.start.line()))
+    }
+
+    /// saphyr places a block scalar at its first content line; yaml.v3 at its `|` or `>`
+    /// header, the last non-blank line before the content.
+    fn block_header_line(&mut self, content_line: u32) -> u32 {
+        let src = self.src;
+        let lines = self.lines.get_or_insert_with(|| src.lines().collect());
+        let mut l = content_line.saturating_sub(1) as usize;
+        while l > 1 && lines.get(l - 1).is_some_and(|t| t.trim().is_empty()) {
+            l -= 1;
+        }
+        match lines.get(l.wrapping_sub(1)) {
+            Some(t) if l >= 1 && t.contains(['|', '>']) => to_line(l),
+            _ => content_line,
+        }
     }
 
     fn err(&self, line: u32, msg: impl Into<String>) -> Error {
@@ -229,6 +315,10 @@ impl<'a> Builder<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, pos.line)?;
+                let mut pos = pos;
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    pos.line = self.block_header_line(pos.line);
+                }
                 let (v, tag, merge, string_key) = resolve_scalar(&text, style, tag.as_deref())
                     .map_err(|m| self.err(pos.line, m))?;
                 let node = Node { v, pos, tag };
@@ -346,6 +436,8 @@ impl<'a> Builder<'a> {
             tag: frame.tag,
         };
         if frame.anchor > 0 {
+            // keeping the anchored copy costs as much as making one
+            self.count(frame.size, node.pos.line)?;
             self.anchors.insert(
                 frame.anchor,
                 Anchored {
@@ -914,10 +1006,10 @@ pub(crate) fn is_timestamp(s: &str) -> bool {
         }
         Some(n)
     };
-    let expect = |i: &mut usize, c: u8| -> Option<()> { (b.get(*i) == Some(&c)).then(|| *i += 1) };
+    let eat = |i: &mut usize, c: u8| -> Option<()> { (b.get(*i) == Some(&c)).then(|| *i += 1) };
     let mut check = || -> Option<()> {
         let month = num(&mut i)?;
-        expect(&mut i, b'-')?;
+        eat(&mut i, b'-')?;
         let day = num(&mut i)?;
         if !(1..=12).contains(&month) || day < 1 || day > days_in(month, year) {
             return None;
@@ -931,9 +1023,9 @@ pub(crate) fn is_timestamp(s: &str) -> bool {
         }
         i += 1;
         let h = num(&mut i)?;
-        expect(&mut i, b':')?;
+        eat(&mut i, b':')?;
         let m = num(&mut i)?;
-        expect(&mut i, b':')?;
+        eat(&mut i, b':')?;
         let sec = num(&mut i)?;
         if h > 23 || m > 59 || sec > 59 {
             return None;
@@ -1255,6 +1347,10 @@ mod tests {
         let items = ports.as_seq().unwrap();
         assert_eq!((items[0].pos.line, items[1].pos.line), (4, 6));
         assert_eq!(web.get("image").unwrap().pos.line, 7);
+        // a block scalar item sits at its `|` line, as in yaml.v3
+        let n = one("cmd:\n  - x\n  - |\n\n    text\n  - >-\n    folded\n");
+        let items = n.get("cmd").unwrap().as_seq().unwrap();
+        assert_eq!((items[1].pos.line, items[2].pos.line), (3, 6));
         assert_eq!(&*web.pos.file, "compose.yaml");
     }
 
@@ -1455,6 +1551,30 @@ mod tests {
         // anchors reach across documents, as in yaml.v3
         let docs = parse("a: &x 1\n---\nb: *x\n", &file()).unwrap();
         assert_eq!(docs[1].get("b").unwrap().v, Value::Int(1));
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let n = one("\u{feff}a: 1\r\nb:\r\n  - x\r\n");
+        assert_eq!(n.get("a").unwrap().v, Value::Int(1));
+        assert_eq!(n.get("b").unwrap().pos.line, 2);
+        assert_eq!(n.get("b").unwrap().as_seq().unwrap()[0].pos.line, 3);
+    }
+
+    #[test]
+    fn tabs_as_separators() {
+        // libyaml accepts a tab after the value indicator; saphyr does not, so parse() turns
+        // such tabs into spaces
+        assert_eq!(one("a:\t1\n").get("a").unwrap().v, Value::Int(1));
+        let n = one("image:\tnginx\nlist:\n  -\tx\n  - \t y\nq: \"a:\tb\"\n");
+        assert_eq!(n.get("image").unwrap().as_str(), Some("nginx"));
+        let list = n.get("list").unwrap().as_seq().unwrap();
+        assert_eq!((list[0].as_str(), list[1].as_str()), (Some("x"), Some("y")));
+        assert_eq!(n.get("q").unwrap().as_str(), Some("a:\tb"));
+        assert_eq!(one("a: x\t\n").get("a").unwrap().v, Value::Str("x".into()));
+        assert_eq!(one("\u{feff}a:\tb\n").get("a").unwrap().as_str(), Some("b"));
+        // indentation by tabs stays an error
+        assert!(parse("a:\n\tb: 1\n", &file()).is_err());
     }
 
     #[test]
