@@ -198,6 +198,15 @@ fn display_name(path: &Path, working_dir: &Path) -> Arc<str> {
 }
 
 impl Loader<'_> {
+    /// A directory that may be relative (to the project directory) made absolute.
+    fn absolute(&self, dir: &Path) -> PathBuf {
+        if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            PathBuf::from(paths::join_clean(&self.project_dir, &dir.to_string_lossy()))
+        }
+    }
+
     fn docs(&mut self, path: &Path, _base_dir: &Path) -> Result<Vec<Node>> {
         let working_dir = self.project_dir.clone();
         if let Some(d) = self.parsed.get(path) {
@@ -561,16 +570,13 @@ impl Loader<'_> {
             let ipath = path.index(i);
             let spec = IncludeSpec::from_node(item, &ipath)?;
             let mut files = Vec::new();
-            let mut project_dir = spec.project_directory.map(|p| {
-                PathBuf::from(if Path::new(&p).is_absolute() {
-                    p
-                } else {
-                    paths::join_clean(loader_dir, &p)
-                })
-            });
+            // where the included files' relative paths resolve (`rel_base`, relative to the
+            // loader directory as Compose computes it) and the directory their own includes,
+            // extends and `.env` are relative to (`project_dir`)
+            let mut dirs: Option<(PathBuf, PathBuf)> = None;
             for (j, p) in spec.paths.iter().enumerate() {
                 let abs = PathBuf::from(if Path::new(p).is_absolute() {
-                    p.clone()
+                    paths::clean(Path::new(p))
                 } else {
                     paths::join_clean(loader_dir, p)
                 });
@@ -582,9 +588,23 @@ impl Loader<'_> {
                     ));
                 }
                 if j == 0 {
-                    if project_dir.is_none() {
-                        project_dir = Some(dir_of(&abs));
-                    }
+                    dirs = Some(match &spec.project_directory {
+                        None => (rel_path(loader_dir, &dir_of(&abs)), dir_of(&abs)),
+                        Some(pd) if Path::new(pd).is_absolute() => {
+                            (PathBuf::from(pd), PathBuf::from(pd))
+                        }
+                        Some(pd) => {
+                            let parent = dir_of(Path::new(pd));
+                            let abs_parent = PathBuf::from(paths::join_clean(
+                                loader_dir,
+                                &parent.to_string_lossy(),
+                            ));
+                            (
+                                rel_path(loader_dir, &abs_parent),
+                                PathBuf::from(paths::join_clean(&self.absolute(base_dir), pd)),
+                            )
+                        }
+                    });
                     if included.contains(&abs) {
                         let mut chain: Vec<String> =
                             included.iter().map(|p| p.display().to_string()).collect();
@@ -602,10 +622,9 @@ impl Loader<'_> {
                 }
                 files.push(abs);
             }
-            let Some(first) = files.first().cloned() else {
+            let Some((rel_base, project_dir)) = dirs else {
                 continue;
             };
-            let project_dir = project_dir.unwrap_or_else(|| dir_of(&first));
 
             let mut env_files = Vec::new();
             if spec.env_files.is_empty() {
@@ -618,7 +637,7 @@ impl Loader<'_> {
                     let p = if Path::new(f).is_absolute() {
                         PathBuf::from(f)
                     } else {
-                        let p = PathBuf::from(paths::join_clean(base_dir, f));
+                        let p = PathBuf::from(paths::join_clean(&self.absolute(base_dir), f));
                         if self.fs.is_dir(&p) {
                             return Err(Error::at(
                                 item,
@@ -647,7 +666,7 @@ impl Loader<'_> {
                 ..phases
             };
             let imported = self.load_files(
-                &dir_of(&first),
+                &rel_base,
                 &project_dir,
                 &files,
                 &inc_env,

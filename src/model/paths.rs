@@ -60,6 +60,16 @@ impl Resolver<'_> {
                     self.context(ctx);
                 }
             }
+            if let Some(ssh) = build.get_mut("ssh").and_then(Node::as_map_mut) {
+                for key in ssh.values_mut() {
+                    self.unix_path(key);
+                }
+            }
+        }
+        if let Some(files) = s.get_mut("label_file").and_then(Node::as_seq_mut) {
+            for f in files {
+                self.abs_any(f);
+            }
         }
         if let Some(files) = s.get_mut("env_file").and_then(Node::as_seq_mut) {
             for f in files {
@@ -93,10 +103,10 @@ impl Resolver<'_> {
         }
     }
 
-    /// A build context: URLs and remote contexts are left alone.
+    /// A build context: URLs, `service:` references and remote contexts are left alone.
     fn context(&self, n: &mut Node) {
         if let Some(s) = n.as_str() {
-            if s.contains("://") || is_remote_context(s) {
+            if s.contains("://") || s.starts_with("service:") || is_remote_context(s) {
                 return;
             }
         }

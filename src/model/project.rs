@@ -51,6 +51,7 @@ pub fn build(
     if let Some(m) = model.as_map_mut() {
         m.shift_remove("name");
     }
+    park_network_extensions(&mut model);
     let mut project = Project::decode(&model, &KeyPath::root())?;
     project.name = loaded.name.clone();
 
@@ -87,6 +88,33 @@ pub fn build(
     without_unnecessary_resources(&mut st.project);
     select_services(&mut st, &settings.services)?;
     Ok(st.project)
+}
+
+/// Compose moves `x-*` keys found below a service into an `#extensions` entry before decoding;
+/// in a service's `networks` (a map, not an object) that entry stays as a network named
+/// `#extensions`, with the `x-*` networks gone.
+fn park_network_extensions(model: &mut super::node::Node) {
+    use super::node::{Map, Node};
+    let Some(services) = model.get_mut("services").and_then(Node::as_map_mut) else {
+        return;
+    };
+    for svc in services.values_mut() {
+        let Some(nets) = svc.get_mut("networks").and_then(Node::as_map_mut) else {
+            continue;
+        };
+        let ext: Vec<String> = nets
+            .keys()
+            .filter(|k| k.starts_with("x-"))
+            .cloned()
+            .collect();
+        if ext.is_empty() {
+            continue;
+        }
+        for k in ext {
+            nets.shift_remove(&k);
+        }
+        nets.insert("#extensions".into(), Node::map(Map::new()));
+    }
 }
 
 fn has_profile(s: &ServiceConfig, profiles: &[String]) -> bool {

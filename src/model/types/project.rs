@@ -111,8 +111,14 @@ impl DerefMut for ConfigObjConfig {
 
 impl Field for SecretConfig {
     fn decode(n: &Node, path: &KeyPath) -> Result<Self> {
+        let mut obj = FileObjectConfig::decode(n, path)?;
+        // the loader parks a value read from `environment` under `x-#value`
+        if let Some(v) = obj.extensions.get("x-#value").and_then(|v| v.as_str()) {
+            obj.content = v.to_string();
+            obj.extensions.shift_remove("x-#value");
+        }
         Ok(SecretConfig {
-            obj: FileObjectConfig::decode(n, path)?,
+            obj,
             marshal_content: false,
         })
     }
