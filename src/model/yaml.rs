@@ -17,7 +17,7 @@
 //!   nodes before yaml.v3 checks duplicate keys and applies merges, so a key defined both with
 //!   `!reset` and with a value (twice, or once plus a merge) keeps the value tagged `Override`
 //!   (reset the inherited value, then use this one). Copies made by aliases and merge keys lose
-//!   these tags, and lose their `!reset` children, as they do in compose-go.
+//!   their `!reset` children but keep `!override` tags, as compose-go's reset pass sees them.
 //! * Where saphyr and libyaml disagree on syntax, libyaml wins: a plain scalar may not start
 //!   with `%`, and a tab may separate `:` or `-` from what follows. Messages are libyaml's
 //!   problem text (`yaml: found character that cannot start any token`) at saphyr's line.
@@ -631,9 +631,11 @@ fn apply_merges(frame: MapFrame) -> Map {
     entries
 }
 
-/// A copy (alias or merge source) keeps neither the `!reset` nodes nor the tags of the original.
+/// A copy (alias or merge source) loses the `!reset` nodes inside the original: compose-go's
+/// reset pass removes them from the shared node the first time it meets it, so later copies never
+/// see them. `!override` tags and the copy's own tag stay: each visit of the shared node records
+/// its path again.
 fn strip_tags(n: &mut Node) {
-    n.tag = Tag::None;
     match &mut n.v {
         Value::Map(m) => strip_map(m),
         Value::Seq(s) => {
@@ -1441,7 +1443,7 @@ mod tests {
     }
 
     #[test]
-    fn copies_lose_reset_children_and_tags() {
+    fn copies_lose_reset_children_and_keep_override_tags() {
         // corpus: cg-nested-alias-reset-2--nc
         let src = "x-inner: &inner\n  ports: !reset []\n\nx-outer: &outer\n  <<: *inner\n\nservices:\n  svc:\n    <<: *outer\n";
         let n = one(src);
@@ -1457,7 +1459,7 @@ mod tests {
         assert_eq!(n.get("x-override").unwrap().tag, Tag::Override);
         assert_eq!(
             n.get("networks").unwrap().get("net1").unwrap().tag,
-            Tag::None
+            Tag::Override
         );
     }
 
