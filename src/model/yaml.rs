@@ -242,6 +242,8 @@ struct Builder<'a> {
     src: &'a str,
     file: Arc<str>,
     anchors: HashMap<usize, Anchored>,
+    /// Where each anchor was referenced, as compose-go's reset pass names paths.
+    alias_sites: HashMap<usize, Vec<String>>,
     frames: Vec<Frame>,
     root: Option<Node>,
     total: usize,
@@ -255,6 +257,7 @@ impl<'a> Builder<'a> {
             src,
             file: file.clone(),
             anchors: HashMap::new(),
+            alias_sites: HashMap::new(),
             frames: Vec::new(),
             root: None,
             total: 0,
@@ -354,6 +357,7 @@ impl<'a> Builder<'a> {
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(),
             Event::Alias(id) => {
+                self.check_alias_cycle(id, pos.line)?;
                 let Some(a) = self.anchors.get(&id) else {
                     let name: String = self
                         .src
@@ -454,6 +458,47 @@ impl<'a> Builder<'a> {
             merge: false,
             string_key: false,
         })
+    }
+
+    /// The path of the node being read, as compose-go's reset pass spells it: keys and indexes
+    /// joined by `.`, with the first `.<<` left out.
+    fn go_path(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for f in &self.frames {
+            match &f.kind {
+                FrameKind::Seq(items) => parts.push(items.len().to_string()),
+                FrameKind::Map(m) => match &m.key {
+                    Some((PendingKey::Str(k), _)) => parts.push(k.clone()),
+                    Some((PendingKey::Merge, _)) => parts.push("<<".into()),
+                    None => {}
+                },
+            }
+        }
+        let joined = parts.join(".");
+        joined.replacen(".<<", "", 1)
+    }
+
+    /// compose-go refuses an anchor referenced from two paths where one lies inside the other
+    /// (within one service), calling it a cycle; berth does the same so it rejects what Compose
+    /// rejects.
+    fn check_alias_cycle(&mut self, id: usize, line: u32) -> Result<()> {
+        let here = self.go_path();
+        let seen = self.alias_sites.entry(id).or_default();
+        for prev in seen.iter() {
+            if *prev == here || prev.contains("<<") || here.contains("<<") {
+                continue;
+            }
+            let nested = here.starts_with(&format!("{prev}."))
+                || prev.starts_with(&format!("{here}."));
+            if nested && !in_different_services(&here, prev) {
+                let msg = format!(
+                    "cycle detected: node at path {here} references node at path {prev}"
+                );
+                return Err(self.err(line, msg));
+            }
+        }
+        seen.push(here);
+        Ok(())
     }
 
     /// The path of the collection `frames[upto]`, as compose names it in messages.
@@ -629,6 +674,18 @@ fn apply_merges(frame: MapFrame) -> Map {
         }
     }
     entries
+}
+
+/// Whether two dotted paths name different services (`services.<a>...` vs `services.<b>...`).
+fn in_different_services(a: &str, b: &str) -> bool {
+    let pa: Vec<&str> = a.split('.').collect();
+    let pb: Vec<&str> = b.split('.').collect();
+    for i in 0..pa.len().min(pb.len()) {
+        if pa[i] == "services" && i + 1 < pa.len() && pb[i] == "services" && i + 1 < pb.len() {
+            return pa[i + 1] != pb[i + 1];
+        }
+    }
+    false
 }
 
 /// A copy (alias or merge source) loses the `!reset` nodes inside the original: compose-go's
@@ -1461,6 +1518,20 @@ mod tests {
             n.get("networks").unwrap().get("net1").unwrap().tag,
             Tag::Override
         );
+    }
+
+    #[test]
+    fn nested_alias_sites_are_a_cycle_as_compose_sees_it() {
+        // corpus: cg-reset-cycle-5 (compose-go splits keys on dots when comparing paths)
+        let src = "services:\n  test.unit: &shared\n    image: alpine\n  test: *shared\n  test.other: *shared\n";
+        let e = parse(src, &Arc::from("compose.yaml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "compose.yaml:5: cycle detected: node at path services.test.other references node at path services.test"
+        );
+        // the same anchor used by sibling services is fine
+        let ok = "x: &a {image: alpine}\nservices:\n  a: *a\n  b: *a\n";
+        assert!(parse(ok, &Arc::from("compose.yaml")).is_ok());
     }
 
     #[test]
