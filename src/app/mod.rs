@@ -77,7 +77,16 @@ impl ProjectOptions {
             });
         }
         let project_name = match &self.project_name {
-            Some(n) => Some(n.clone()),
+            Some(n) => {
+                // `-p` is checked by the command line itself (exit 1); a bad
+                // COMPOSE_PROJECT_NAME is an invalid project (exit 15)
+                if loader::normalize_project_name(n) != *n {
+                    let mut e = loader::invalid_project_name(n);
+                    e.kind = crate::model::error::ErrorKind::Other;
+                    return Err(e);
+                }
+                Some(n.clone())
+            }
             None => full
                 .get("COMPOSE_PROJECT_NAME")
                 .filter(|n| !n.is_empty())

@@ -26,7 +26,13 @@ pub struct GlobalArgs {
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Vec<String>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(
+        short = 'p',
+        long = "project-name",
+        global = true,
+        value_name = "NAME",
+        allow_hyphen_values = true
+    )]
     pub project_name: Option<String>,
     /// Specify an alternate working directory (default: the path of the first compose file)
     #[arg(long = "project-directory", global = true, value_name = "DIR")]

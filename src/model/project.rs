@@ -432,7 +432,7 @@ fn resolve_env_files(
             }
             if !fs.is_file(Path::new(&f.path)) {
                 if f.required {
-                    return Err(Error::invalid(format!(
+                    return Err(Error::not_found(format!(
                         "env file {} not found: stat {}: no such file or directory",
                         f.path, f.path
                     )));
@@ -474,7 +474,7 @@ fn resolve_label_files(
         let mut labels: IndexMap<String, String> = IndexMap::new();
         for f in &s.label_file {
             if !fs.is_file(Path::new(f)) {
-                return Err(Error::invalid(format!(
+                return Err(Error::not_found(format!(
                     "label file {f} not found: stat {f}: no such file or directory"
                 )));
             }
@@ -559,7 +559,7 @@ fn collect_with_deps(
             if optional {
                 continue;
             }
-            return Err(Error::not_found(format!("no such service: {n}")));
+            return Err(Error::other(format!("no such service: {n}")));
         };
         if !set.insert(n.clone()) {
             continue;

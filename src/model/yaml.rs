@@ -488,12 +488,11 @@ impl<'a> Builder<'a> {
             if *prev == here || prev.contains("<<") || here.contains("<<") {
                 continue;
             }
-            let nested = here.starts_with(&format!("{prev}."))
-                || prev.starts_with(&format!("{here}."));
+            let nested =
+                here.starts_with(&format!("{prev}.")) || prev.starts_with(&format!("{here}."));
             if nested && !in_different_services(&here, prev) {
-                let msg = format!(
-                    "cycle detected: node at path {here} references node at path {prev}"
-                );
+                let msg =
+                    format!("cycle detected: node at path {here} references node at path {prev}");
                 return Err(self.err(line, msg));
             }
         }
