@@ -12,7 +12,7 @@ use super::emit;
 use super::error::{Error, Result};
 use super::field::{Field, Fmt};
 use super::loader::{Env, Fs, Loaded};
-use super::node::KeyPath;
+use super::node::{KeyPath, Node};
 use super::types::{Project, ServiceConfig};
 use super::{dotenv, types};
 
@@ -57,7 +57,7 @@ pub fn build(
 
     let mut st = with_profiles(project, IndexMap::new(), &settings.profiles);
     if settings.consistency {
-        check_consistency(&mut st)?;
+        check_consistency(&mut st, &loaded.model)?;
     }
     if settings.resolve_environment {
         resolve_env_files(
@@ -149,22 +149,51 @@ fn invalid(msg: String) -> Error {
     Error::invalid(format!("{msg}: invalid compose project"))
 }
 
+/// Places a consistency error at the deepest node of `segs` the loaded tree has, so the message
+/// names the file and line as well as Compose's text.
+fn place(model: &Node, segs: &[&str], mut e: Error) -> Error {
+    let mut node = model;
+    let mut path = KeyPath::root();
+    for seg in segs {
+        match node.get(seg) {
+            Some(child) => {
+                node = child;
+                path = path.key(seg);
+            }
+            None => break,
+        }
+    }
+    if !node.pos.is_synthetic() {
+        e.pos = node.pos.clone();
+        e.path = path;
+    }
+    e
+}
+
 /// Compose's checkConsistency, then the dependency-cycle check.
-fn check_consistency(st: &mut Staged) -> Result<()> {
+fn check_consistency(st: &mut Staged, model: &Node) -> Result<()> {
     let p = &mut st.project;
     let names: Vec<String> = p.services.keys().cloned().collect();
     for name in &names {
         let s = &p.services[name];
         if s.build.is_none() && s.image.is_empty() {
-            return Err(invalid(format!(
-                "service {name:?} has neither an image nor a build context specified"
-            )));
+            return Err(place(
+                model,
+                &["services", name],
+                invalid(format!(
+                    "service {name:?} has neither an image nor a build context specified"
+                )),
+            ));
         }
         if let Some(b) = &s.build {
             if !b.dockerfile_inline.is_empty() && !b.dockerfile.is_empty() {
-                return Err(invalid(format!(
+                return Err(place(
+                    model,
+                    &["services", name, "build"],
+                    invalid(format!(
                     "service {name:?} declares mutualy exclusive dockerfile and dockerfile_inline"
-                )));
+                )),
+                ));
             }
             for (add, c) in &b.additional_contexts.0 {
                 if let Some(target) = c.strip_prefix("service:") {
@@ -187,22 +216,34 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
                 && !s.platform.is_empty()
                 && !b.platforms.0.contains(&s.platform)
             {
-                return Err(invalid(format!(
-                    "service.build.platforms MUST include service.platform {:?}",
-                    s.platform
-                )));
+                return Err(place(
+                    model,
+                    &["services", name, "build", "platforms"],
+                    invalid(format!(
+                        "service.build.platforms MUST include service.platform {:?}",
+                        s.platform
+                    )),
+                ));
             }
         }
         if !s.network_mode.is_empty() && !s.networks.is_empty() {
-            return Err(invalid(format!(
-                "service {name} declares mutually exclusive `network_mode` and `networks`"
-            )));
+            return Err(place(
+                model,
+                &["services", name, "network_mode"],
+                invalid(format!(
+                    "service {name} declares mutually exclusive `network_mode` and `networks`"
+                )),
+            ));
         }
         for net in s.networks.keys() {
             if !p.networks.contains_key(net) {
-                return Err(invalid(format!(
-                    "service {name:?} refers to undefined network {net}"
-                )));
+                return Err(place(
+                    model,
+                    &["services", name, "networks", net],
+                    invalid(format!(
+                        "service {name:?} refers to undefined network {net}"
+                    )),
+                ));
             }
         }
         if let Some(h) = &s.healthcheck {
@@ -219,9 +260,13 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
                 if st.disabled.contains_key(dep) && !cfg.required {
                     continue;
                 }
-                return Err(invalid(format!(
-                    "service {name:?} depends on undefined service {dep:?}"
-                )));
+                return Err(place(
+                    model,
+                    &["services", name, "depends_on", dep],
+                    invalid(format!(
+                        "service {name:?} depends on undefined service {dep:?}"
+                    )),
+                ));
             }
         }
         if let Some(shared) = s.network_mode.strip_prefix("service:") {
@@ -233,36 +278,52 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
         }
         for v in &s.volumes {
             if v.r#type == "volume" && !v.source.is_empty() && !p.volumes.contains_key(&v.source) {
-                return Err(invalid(format!(
-                    "service {name:?} refers to undefined volume {}",
-                    v.source
-                )));
+                return Err(place(
+                    model,
+                    &["services", name, "volumes"],
+                    invalid(format!(
+                        "service {name:?} refers to undefined volume {}",
+                        v.source
+                    )),
+                ));
             }
         }
         if let Some(b) = &s.build {
             for sec in &b.secrets {
                 if !p.secrets.contains_key(&sec.source) {
-                    return Err(invalid(format!(
-                        "service {name:?} refers to undefined build secret {}",
-                        sec.source
-                    )));
+                    return Err(place(
+                        model,
+                        &["services", name, "build", "secrets"],
+                        invalid(format!(
+                            "service {name:?} refers to undefined build secret {}",
+                            sec.source
+                        )),
+                    ));
                 }
             }
         }
         for c in &s.configs {
             if !p.configs.contains_key(&c.source) {
-                return Err(invalid(format!(
-                    "service {name:?} refers to undefined config {}",
-                    c.source
-                )));
+                return Err(place(
+                    model,
+                    &["services", name, "configs"],
+                    invalid(format!(
+                        "service {name:?} refers to undefined config {}",
+                        c.source
+                    )),
+                ));
             }
         }
         for sec in &s.secrets {
             if !p.secrets.contains_key(&sec.source) {
-                return Err(invalid(format!(
-                    "service {name:?} refers to undefined secret {}",
-                    sec.source
-                )));
+                return Err(place(
+                    model,
+                    &["services", name, "secrets"],
+                    invalid(format!(
+                        "service {name:?} refers to undefined secret {}",
+                        sec.source
+                    )),
+                ));
             }
         }
         let s = p
@@ -271,28 +332,32 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
             .ok_or_else(|| Error::invalid("lost service"))?;
         if let (Some(scale), Some(deploy)) = (s.scale, s.deploy.as_mut()) {
             if deploy.replicas.is_some_and(|r| r != scale) {
-                return Err(invalid(format!(
+                return Err(place(
+                    model,
+                    &["services", name, "scale"],
+                    invalid(format!(
                     "services.{name}: can't set distinct values on 'scale' and 'deploy.replicas'"
-                )));
+                )),
+                ));
             }
             deploy.replicas = Some(scale);
         }
         let s = &p.services[name];
         if let Some(limits) = s.deploy.as_ref().and_then(|d| d.resources.limits.as_ref()) {
             if s.cpus.0 != 0.0 && limits.cpus.0 != s.cpus.0 {
-                return Err(invalid(format!(
+                return Err(place(model, &["services", name, "cpus"], invalid(format!(
                     "services.{name}: can't set distinct values on 'cpus' and 'deploy.resources.limits.cpus'"
-                )));
+                ))));
             }
             if s.mem_limit.0 != 0 && limits.memory.0 != s.mem_limit.0 {
-                return Err(invalid(format!(
+                return Err(place(model, &["services", name, "mem_limit"], invalid(format!(
                     "services.{name}: can't set distinct values on 'mem_limit' and 'deploy.resources.limits.memory'"
-                )));
+                ))));
             }
             if s.pids_limit != 0 && limits.pids != s.pids_limit {
-                return Err(invalid(format!(
+                return Err(place(model, &["services", name, "pids_limit"], invalid(format!(
                     "services.{name}: can't set distinct values on 'pids_limit' and 'deploy.resources.limits.pids'"
-                )));
+                ))));
             }
         }
         if let Some(res) = s
@@ -301,9 +366,9 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
             .and_then(|d| d.resources.reservations.as_ref())
         {
             if s.mem_reservation.0 != 0 && res.memory.0 != s.mem_reservation.0 {
-                return Err(invalid(format!(
+                return Err(place(model, &["services", name, "mem_reservation"], invalid(format!(
                     "services.{name}: can't set distinct values on 'mem_reservation' and 'deploy.resources.reservations.memory'"
-                )));
+                ))));
             }
         }
         if s.get_scale() > 1 && !s.container_name.is_empty() {
@@ -312,16 +377,20 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
             } else {
                 "scale"
             };
-            return Err(invalid(format!(
-                "services.{attr}: can't set container_name and {name} as container name must be unique"
-            )));
+            return Err(place(model, &["services", name, "container_name"], invalid(format!(
+                "services.{name}: can't set container_name and {attr} as container name must be unique"
+            ))));
         }
         if let Some(d) = &s.develop {
             for w in &d.watch {
                 if w.target.is_empty() && w.action != "rebuild" && w.action != "restart" {
-                    return Err(invalid(format!(
+                    return Err(place(
+                        model,
+                        &["services", name, "develop", "watch"],
+                        invalid(format!(
                         "services.{name}.develop.watch: target is required for non-rebuild actions"
-                    )));
+                    )),
+                    ));
                 }
             }
         }
@@ -331,9 +400,13 @@ fn check_consistency(st: &mut Staged) -> Result<()> {
             continue;
         }
         if sec.file.is_empty() && sec.environment.is_empty() {
-            return Err(invalid(format!(
-                "secret {name:?} must declare either `file` or `environment`"
-            )));
+            return Err(place(
+                model,
+                &["secrets", name],
+                invalid(format!(
+                    "secret {name:?} must declare either `file` or `environment`"
+                )),
+            ));
         }
     }
     check_cycles(st)
