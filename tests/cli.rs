@@ -1,6 +1,7 @@
 //! The `berth` binary as a user meets it: file discovery, the environment, profiles, and the
 //! errors for bad input, which must name the file, the line and the key.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is the point
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
