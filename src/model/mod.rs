@@ -11,6 +11,8 @@ pub mod error;
 pub mod field;
 pub mod interpolate;
 pub mod loader;
+#[cfg(test)]
+mod loader_tests;
 pub mod merge;
 pub mod node;
 pub mod normalize;
