@@ -1,42 +1,15 @@
 //! The loader end to end on files held in memory: extends (same file and another file),
 //! include, several files, `!reset`/`!override`, multi-document files, project names.
 
-use std::collections::HashMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::field::{Field, Fmt};
-use super::loader::{load, ConfigFile, Env, Fs, LoadOptions, Loaded};
+use super::loader::{load, ConfigFile, Env, LoadOptions, Loaded};
+use super::memfs::MemFs;
 use super::node::KeyPath;
 use super::project::{build, ProjectSettings};
 use super::types::Project;
 use super::{emit, field};
-
-/// Files in memory, by absolute path.
-#[derive(Default)]
-struct MemFs(HashMap<PathBuf, String>);
-
-impl MemFs {
-    fn with(mut self, path: &str, content: &str) -> Self {
-        self.0.insert(PathBuf::from(path), content.to_string());
-        self
-    }
-}
-
-impl Fs for MemFs {
-    fn read(&self, path: &Path) -> io::Result<String> {
-        self.0
-            .get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
-    }
-    fn is_file(&self, path: &Path) -> bool {
-        self.0.contains_key(path)
-    }
-    fn is_dir(&self, path: &Path) -> bool {
-        self.0.keys().any(|k| k.starts_with(path) && k != path)
-    }
-}
 
 fn options(files: &[&str]) -> LoadOptions {
     let mut env = Env::new();
