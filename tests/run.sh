@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # berth's whole test suite, as CI runs it (.ci/run calls this): install what the tests need
-# (quick when it is all there), then formatting, lints and every test. Stops at the first failure
-# with a non-zero exit status.
+# (quick when it is all there), then formatting, lints and every test. Every step runs even
+# after one fails, so one run shows everything that is wrong; the exit status is non-zero if
+# any step failed.
 #   usage: tests/run.sh            (as root, or with sudo available for apt)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,12 +11,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source tests/deps.sh
 berth_install_deps
 
-step() { printf '\n==> %s\n' "$*"; }
+failed=()
+step() {
+  printf '\n==> %s\n' "$*"
+  "$@" || failed+=("$*")
+}
 
-step "cargo fmt --check"
-cargo fmt --check
-step "cargo clippy --locked --all-targets -- -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
-step "cargo test --locked"
-cargo test --locked
-step "all checks passed"
+step cargo fmt --check
+step cargo clippy --locked --all-targets -- -D warnings
+step cargo test --locked --no-fail-fast
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all checks passed"
