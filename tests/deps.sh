@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The packages berth's tests need on a Debian bookworm machine, and the one function that
+# installs them. Sourced by tests/run.sh (so CI, via .ci/run) and by the Vagrantfile; run it
+# directly (`bash tests/deps.sh`) to install them without running the tests.
+#
+# ===== Install function: EXTEND HERE =====================================================
+# Add Debian packages to BERTH_APT_PACKAGES (one per line, with why) and, when a package needs
+# more than being installed (a service to start, a config file), add that to berth_install_deps
+# below. Keep it idempotent: a rerun on a machine that has everything does no apt work at all.
+# Expected later: containerd, runc (container runtime), docker-registry (push/pull tests),
+# busybox-static (test images), protobuf-compiler (build.rs compiles proto/).
+BERTH_APT_PACKAGES=(
+  python3-yaml   # PyYAML for the compose-corpus runner (tests/corpus.rs)
+)
+# ==========================================================================================
+
+# Installs whatever of BERTH_APT_PACKAGES is missing; does nothing (no apt-get update) when all
+# are present. Uses sudo for apt when not root. Also makes sure the python3 on PATH (which may be
+# a pyenv interpreter that does not see Debian's python3-yaml) can import yaml.
+berth_install_deps() {
+  local missing=() p
+  for p in "${BERTH_APT_PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    echo "deps: installing ${missing[*]}" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  if ! python3 -c 'import yaml' 2>/dev/null; then
+    echo "deps: $(command -v python3) has no yaml module; installing PyYAML with pip" >&2
+    python3 -m pip install --quiet pyyaml \
+      || python3 -m pip install --quiet --break-system-packages pyyaml
+  fi
+}
+
+# Run directly: install and stop.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  berth_install_deps
+fi
