@@ -12,6 +12,7 @@
 //!   Go map, so which error it reports first among several is not fixed.
 
 use super::error::{Error, Result};
+use super::node::segments_match;
 use super::node::{KeyPath, Node, Value};
 use super::template::{go_quote, substitute_into, unset_warning, TemplateError};
 
@@ -170,12 +171,9 @@ fn template_message(e: &TemplateError) -> String {
 }
 
 fn cast_for(parts: &[String]) -> Option<Cast> {
-    CASTS.iter().find_map(|(pattern, cast)| {
-        let pat: Vec<&str> = pattern.split('.').collect();
-        let hit =
-            pat.len() == parts.len() && pat.iter().zip(parts).all(|(p, k)| *p == "*" || *p == k);
-        hit.then_some(*cast)
-    })
+    CASTS
+        .iter()
+        .find_map(|(pattern, cast)| segments_match(pattern, parts).then_some(*cast))
 }
 
 /// Casts an interpolated string, or returns Go's error text.

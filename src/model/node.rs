@@ -211,9 +211,31 @@ pub fn go_float(f: f64) -> String {
     s
 }
 
+/// Whether dotted `pattern` names the path `segs` (keys, with `[]` for list items), where `*`
+/// stands for any one segment. Allocation-free: walkers call it for every node.
+pub fn segments_match(pattern: &str, segs: &[String]) -> bool {
+    if pattern.bytes().filter(|b| *b == b'.').count() + 1 != segs.len() {
+        return false;
+    }
+    pattern
+        .split('.')
+        .zip(segs)
+        .all(|(p, s)| p == "*" || p == s)
+}
+
 /// A path into the tree, printed the way berth's errors name keys: `services.web.ports[1]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyPath(Vec<Seg>);
+///
+/// Walkers make a path for every node they visit, so extending one is O(1): a path is a shared
+/// link to its parent.
+#[derive(Clone, Debug, Default)]
+pub struct KeyPath(Option<Arc<Link>>);
+
+#[derive(Debug)]
+struct Link {
+    parent: KeyPath,
+    seg: Seg,
+    len: usize,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seg {
@@ -223,58 +245,80 @@ enum Seg {
 
 impl KeyPath {
     pub fn root() -> Self {
-        KeyPath(Vec::new())
+        KeyPath(None)
     }
     pub fn parse(dotted: &str) -> Self {
-        KeyPath(
-            dotted
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(|s| Seg::Key(s.to_string()))
-                .collect(),
-        )
+        dotted
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .fold(KeyPath::root(), |p, s| p.key(s))
+    }
+    fn push(&self, seg: Seg) -> Self {
+        KeyPath(Some(Arc::new(Link {
+            parent: self.clone(),
+            seg,
+            len: self.len() + 1,
+        })))
     }
     pub fn key(&self, k: &str) -> Self {
-        let mut p = self.clone();
-        p.0.push(Seg::Key(k.to_string()));
-        p
+        self.push(Seg::Key(k.to_string()))
     }
     pub fn index(&self, i: usize) -> Self {
-        let mut p = self.clone();
-        p.0.push(Seg::Index(i));
-        p
+        self.push(Seg::Index(i))
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.as_ref().map_or(0, |l| l.len)
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
+    }
+    /// The segments from the last to the first.
+    fn rev_segs(&self) -> impl Iterator<Item = &Seg> {
+        let mut cur = self.0.as_deref();
+        std::iter::from_fn(move || {
+            let link = cur?;
+            cur = link.parent.0.as_deref();
+            Some(&link.seg)
+        })
     }
     /// Matches a pattern such as `services.*.ports.[]` where `*` is any key and `[]` any index.
     pub fn matches(&self, pattern: &str) -> bool {
-        let parts: Vec<&str> = pattern.split('.').collect();
-        if parts.len() != self.0.len() {
+        // called for every node against tables of patterns: no allocation here, and most
+        // patterns are rejected by their length alone
+        if pattern.bytes().filter(|b| *b == b'.').count() + 1 != self.len() {
             return false;
         }
-        parts.iter().zip(&self.0).all(|(p, s)| match (p, s) {
-            (&"*", Seg::Key(_)) => true,
-            (&"[]", Seg::Index(_)) => true,
-            (p, Seg::Key(k)) => *p == k,
-            _ => false,
-        })
+        pattern
+            .rsplit('.')
+            .zip(self.rev_segs())
+            .all(|(p, s)| match (p, s) {
+                ("*", Seg::Key(_)) | ("[]", Seg::Index(_)) => true,
+                (p, Seg::Key(k)) => p == k,
+                (_, Seg::Index(_)) => false,
+            })
     }
     /// The last key of the path, if it ends in a key.
     pub fn last_key(&self) -> Option<&str> {
-        match self.0.last() {
+        match self.0.as_deref().map(|l| &l.seg) {
             Some(Seg::Key(k)) => Some(k),
             _ => None,
         }
     }
 }
 
+impl PartialEq for KeyPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.rev_segs().eq(other.rev_segs())
+    }
+}
+
+impl Eq for KeyPath {}
+
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, s) in self.0.iter().enumerate() {
+        let mut segs: Vec<&Seg> = self.rev_segs().collect();
+        segs.reverse();
+        for (i, s) in segs.into_iter().enumerate() {
             match s {
                 Seg::Key(k) if i == 0 => write!(f, "{k}")?,
                 Seg::Key(k) => write!(f, ".{k}")?,

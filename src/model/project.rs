@@ -430,22 +430,47 @@ fn check_cycles(st: &Staged) -> Result<()> {
             }
         }
     }
+    // depth-first search with three colours: linear in services and dependencies
     let mut names: Vec<&String> = p.services.keys().collect();
     names.sort();
+    let mut state: IndexMap<&str, Visit> = IndexMap::new();
     for name in names {
-        let mut path = vec![name.clone()];
-        search_cycle(p, &mut path)?;
+        let mut path = Vec::new();
+        search_cycle(p, name, &mut state, &mut path)?;
     }
     Ok(())
 }
 
-fn search_cycle(p: &Project, path: &mut Vec<String>) -> Result<()> {
-    let Some(last) = path.last().cloned() else {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    /// On the current path.
+    Open,
+    /// Fully explored: no cycle through it.
+    Done,
+}
+
+fn search_cycle<'a>(
+    p: &'a Project,
+    name: &'a str,
+    state: &mut IndexMap<&'a str, Visit>,
+    path: &mut Vec<&'a str>,
+) -> Result<()> {
+    match state.get(name) {
+        Some(Visit::Done) => return Ok(()),
+        Some(Visit::Open) => {
+            let start = path.iter().position(|x| *x == name).unwrap_or(0);
+            return Err(Error::invalid(format!(
+                "dependency cycle detected: {} -> {name}",
+                path[start..].join(" -> ")
+            )));
+        }
+        None => {}
+    }
+    let Some(s) = p.services.get(name) else {
         return Ok(());
     };
-    let Some(s) = p.services.get(&last) else {
-        return Ok(());
-    };
+    state.insert(name, Visit::Open);
+    path.push(name);
     let mut deps: Vec<&String> = s
         .depends_on
         .keys()
@@ -453,16 +478,10 @@ fn search_cycle(p: &Project, path: &mut Vec<String>) -> Result<()> {
         .collect();
     deps.sort();
     for d in deps {
-        if let Some(i) = path.iter().position(|x| x == d) {
-            return Err(Error::invalid(format!(
-                "dependency cycle detected: {} -> {d}",
-                path[i..].join(" -> ")
-            )));
-        }
-        path.push(d.clone());
-        search_cycle(p, path)?;
-        path.pop();
+        search_cycle(p, d, state, path)?;
     }
+    path.pop();
+    state.insert(name, Visit::Done);
     Ok(())
 }
 

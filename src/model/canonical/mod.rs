@@ -110,8 +110,7 @@ const DEFAULTS: &[(&str, Transform)] = &[
 ];
 
 fn pattern_matches(pattern: &str, segs: &[String]) -> bool {
-    let parts: Vec<&str> = pattern.split('.').collect();
-    parts.len() == segs.len() && parts.iter().zip(segs).all(|(p, s)| *p == "*" || p == s)
+    crate::model::node::segments_match(pattern, segs)
 }
 
 fn walk(
