@@ -207,18 +207,25 @@ impl Loader<'_> {
         }
     }
 
-    fn docs(&mut self, path: &Path, _base_dir: &Path) -> Result<Vec<Node>> {
-        let working_dir = self.project_dir.clone();
-        if let Some(d) = self.parsed.get(path) {
-            return Ok(d.clone());
+    /// Reads and parses `path` unless already done.
+    fn ensure_parsed(&mut self, path: &Path) -> Result<()> {
+        if self.parsed.contains_key(path) {
+            return Ok(());
         }
         let content = self
             .fs
             .read(path)
             .map_err(|e| Error::other(format!("failed to read {}: {e}", path.display())))?;
-        let docs = yaml::parse(&content, &display_name(path, &working_dir))?;
-        self.parsed.insert(path.to_path_buf(), docs.clone());
-        Ok(docs)
+        let docs = yaml::parse(&content, &display_name(path, &self.project_dir))?;
+        self.parsed.insert(path.to_path_buf(), docs);
+        Ok(())
+    }
+
+    /// The documents of `path`, handed over: a file read again later is parsed again (only
+    /// `extends` does that), which is cheaper than copying every tree up front.
+    fn docs(&mut self, path: &Path) -> Result<Vec<Node>> {
+        self.ensure_parsed(path)?;
+        Ok(self.parsed.shift_remove(path).unwrap_or_default())
     }
 
     fn project_name(&mut self, opts: &LoadOptions) -> Result<String> {
@@ -230,7 +237,8 @@ impl Loader<'_> {
         }
         let mut from_files = String::new();
         for f in &opts.files {
-            for doc in self.docs(&f.path, &opts.working_dir)? {
+            self.ensure_parsed(&f.path)?;
+            for doc in self.parsed.get(&f.path).into_iter().flatten() {
                 if let Some(n) = doc.get("name").and_then(Node::as_str) {
                     if !n.is_empty() {
                         from_files = n.to_string();
@@ -301,7 +309,7 @@ impl Loader<'_> {
         // each include branch sees the files above it, not its siblings'
         let mut included = included.to_vec();
         let mut last = Resets::default();
-        for mut doc in self.docs(file, base_dir)? {
+        for mut doc in self.docs(file)? {
             if doc.as_map().is_none() {
                 return Err(Error::at(
                     &doc,
