@@ -4,6 +4,13 @@
 //! `!override` tags. The tokenizer is the `saphyr-parser` crate; everything after the event
 //! stream is here.
 //!
+//! Why saphyr-parser: it is maintained (serde_yaml is deprecated), it is pure Rust, and its event
+//! API hands over exactly what Compose semantics need and serde-based readers (serde-saphyr,
+//! yaml_serde) hide: the span of every scalar and collection (so errors name the line), custom
+//! tags (`!reset`, `!override`), anchors and aliases as such (so merge keys and copies follow
+//! yaml.v3, not YAML 1.2), and the quoting style (a quoted `"8080"` stays a string). Resolving
+//! scalars ourselves is what makes `0755`, `yes` and `1_000` mean what they mean to compose.
+//!
 //! Choices worth knowing:
 //! * [`parse`] returns one node per document. A stream with no document at all (an empty file,
 //!   only comments) gives an empty list; an explicit empty document (`---` and nothing) gives a
