@@ -117,6 +117,9 @@ pub fn run(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
             out
         }
         None => {
+            if fmt == Fmt::Json {
+                project::check_json_encodable(&project)?;
+            }
             let out = project.to_out(fmt);
             let text = match fmt {
                 Fmt::Yaml => emit::to_yaml(&out),
