@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use crate::model::emit;
-use crate::model::error::Result;
+use crate::model::error::{Error, ErrorKind, Result};
 use crate::model::field::{node_to_out, Fmt};
 use crate::model::loader::{self, RealFs};
 use crate::model::project::{self, ProjectSettings};
@@ -41,8 +41,24 @@ pub struct ConfigOptions {
 
 /// Renders what `config` prints; warnings are collected for the CLI to show.
 pub fn run(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| crate::model::error::Error::other(format!("getwd: {e}")))?;
+    render(opts, warnings).map_err(|e| classify(opts, e))
+}
+
+/// Compose prints the uninterpolated model (`--no-interpolate` without a listing) through a
+/// path that does not classify its errors: whatever fails there exits 1.
+fn classify(opts: &ConfigOptions, e: Error) -> Error {
+    if !opts.interpolate && opts.listing.is_none() {
+        Error {
+            kind: ErrorKind::Other,
+            ..e
+        }
+    } else {
+        e
+    }
+}
+
+fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
+    let cwd = std::env::current_dir().map_err(|e| Error::other(format!("getwd: {e}")))?;
     let os_env: loader::Env = std::env::vars().collect();
     let mut stdin = || {
         let mut s = String::new();
@@ -109,14 +125,18 @@ pub fn run(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
             names.sort();
             let mut out = String::new();
             for n in names {
-                let svc = project.services.get(&n).ok_or_else(|| {
-                    crate::model::error::Error::invalid(format!("no such service: {n}"))
-                })?;
+                let svc = project
+                    .services
+                    .get(&n)
+                    .ok_or_else(|| Error::invalid(format!("no such service: {n}")))?;
                 out.push_str(&format!("{n} {}\n", project::service_hash(svc)));
             }
             out
         }
         None => {
+            if fmt == Fmt::Json {
+                project::check_json_encodable(&project)?;
+            }
             let out = project.to_out(fmt);
             let text = match fmt {
                 Fmt::Yaml => emit::to_yaml(&out),
@@ -135,4 +155,31 @@ fn lines(items: impl IntoIterator<Item = String>) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_model_errors_exit_1() {
+        let mut opts = ConfigOptions {
+            project: ProjectOptions::default(),
+            services: Vec::new(),
+            format: Format::Yaml,
+            interpolate: false,
+            normalize: true,
+            resolve_paths: true,
+            consistency: true,
+            listing: None,
+        };
+        let e = || Error::invalid("bad");
+        assert_eq!(classify(&opts, e()).exit_code(), 1);
+        assert_eq!(classify(&opts, Error::not_found("x")).exit_code(), 1);
+        opts.listing = Some(Listing::Services);
+        assert_eq!(classify(&opts, e()).exit_code(), 15);
+        opts.listing = None;
+        opts.interpolate = true;
+        assert_eq!(classify(&opts, e()).exit_code(), 15);
+    }
 }

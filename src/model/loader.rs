@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::error::{Error, Result};
+use super::error::{Error, ErrorKind, Result};
 use super::merge::Resets;
 use super::node::{KeyPath, Map, Node, Value};
 use super::paths::{self, dir_of};
@@ -287,7 +287,7 @@ impl Loader<'_> {
             checks::check(&dict)?;
         }
         if phases.resolve_paths {
-            paths::resolve(&mut dict, base_dir, self.home.as_deref());
+            paths::resolve(&mut dict, base_dir, self.home.as_deref())?;
         }
         resolve_environment(&mut dict, env);
         Ok(dict)
@@ -494,7 +494,11 @@ impl Loader<'_> {
             PathBuf::from(paths::join_clean(&ctx.loader_dir, ref_path))
         };
         if !self.fs.is_file(&local) {
-            return Err(Error::at_pos(pos, path, format!("cannot read {ref_path}")));
+            // compose fails on the open(2) of the file: a path error, exit 14
+            return Err(Error {
+                kind: ErrorKind::NotFound,
+                ..Error::at_pos(pos, path, format!("cannot read {ref_path}"))
+            });
         }
         let local_dir = dir_of(&local);
         let rel_dir = rel_path(&ctx.loader_dir, &local_dir);
@@ -543,7 +547,7 @@ impl Loader<'_> {
             }
             Some(_) => {}
         }
-        paths::resolve(&mut source, &rel_dir, self.home.as_deref());
+        paths::resolve(&mut source, &rel_dir, self.home.as_deref())?;
         let services = source
             .get("services")
             .and_then(Node::as_map)
@@ -589,11 +593,14 @@ impl Loader<'_> {
                     paths::join_clean(loader_dir, p)
                 });
                 if !self.fs.is_file(&abs) {
-                    return Err(Error::at(
-                        item,
-                        &ipath,
-                        format!("included file {} not found", abs.display()),
-                    ));
+                    return Err(Error {
+                        kind: ErrorKind::NotFound,
+                        ..Error::at(
+                            item,
+                            &ipath,
+                            format!("included file {} not found", abs.display()),
+                        )
+                    });
                 }
                 if j == 0 {
                     dirs = Some(match &spec.project_directory {
@@ -602,11 +609,18 @@ impl Loader<'_> {
                             (PathBuf::from(pd), PathBuf::from(pd))
                         }
                         Some(pd) => {
-                            let parent = dir_of(Path::new(pd));
-                            let abs_parent = PathBuf::from(paths::join_clean(
-                                loader_dir,
-                                &parent.to_string_lossy(),
-                            ));
+                            // the loader's Dir: the directory itself when it exists, else
+                            // its parent
+                            let as_dir = PathBuf::from(paths::join_clean(loader_dir, pd));
+                            let abs_parent = if self.fs.is_dir(&as_dir) {
+                                as_dir
+                            } else {
+                                let parent = dir_of(Path::new(pd));
+                                PathBuf::from(paths::join_clean(
+                                    loader_dir,
+                                    &parent.to_string_lossy(),
+                                ))
+                            };
                             (
                                 rel_path(loader_dir, &abs_parent),
                                 PathBuf::from(paths::join_clean(&self.absolute(base_dir), pd)),
@@ -654,11 +668,14 @@ impl Loader<'_> {
                             ));
                         }
                         if !self.fs.is_file(&p) {
-                            return Err(Error::at(
-                                item,
-                                &ipath,
-                                format!("env file {} not found", p.display()),
-                            ));
+                            return Err(Error {
+                                kind: ErrorKind::NotFound,
+                                ..Error::at(
+                                    item,
+                                    &ipath,
+                                    format!("env file {} not found", p.display()),
+                                )
+                            });
                         }
                         p
                     };
@@ -906,9 +923,125 @@ fn omit_empty_dns(root: &mut Node) {
     }
 }
 
+/// Test helpers: a file system in memory and a loader over it.
+#[cfg(test)]
+pub(crate) mod testfs {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Files in memory; a directory exists when some file lies under it.
+    pub(crate) struct MemFs(pub HashMap<PathBuf, String>);
+
+    impl Fs for MemFs {
+        fn read(&self, path: &Path) -> io::Result<String> {
+            self.0
+                .get(path)
+                .cloned()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        }
+        fn is_file(&self, path: &Path) -> bool {
+            self.0.contains_key(path)
+        }
+        fn is_dir(&self, path: &Path) -> bool {
+            self.0.keys().any(|k| k.starts_with(path) && k != path)
+        }
+    }
+
+    /// Loads `/p/compose.yaml` from the given files (paths relative to `/p`).
+    pub(crate) fn load_mem(files: &[(&str, &str)]) -> Result<Loaded> {
+        let fs = mem_fs(files);
+        let main = ConfigFile {
+            path: PathBuf::from("/p/compose.yaml"),
+            content: None,
+        };
+        let opts = LoadOptions::new(PathBuf::from("/p"), vec![main], Env::new());
+        load(&opts, &fs)
+    }
+
+    /// The files under `/p`.
+    pub(crate) fn mem_fs(files: &[(&str, &str)]) -> MemFs {
+        MemFs(
+            files
+                .iter()
+                .map(|(p, c)| (Path::new("/p").join(p), c.to_string()))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testfs::load_mem;
     use super::*;
+
+    fn at<'a>(n: &'a Node, path: &[&str]) -> &'a Node {
+        path.iter().fold(n, |n, k| match n.as_seq() {
+            Some(s) => &s[k.parse::<usize>().unwrap()],
+            None => n.get(k).unwrap_or_else(|| panic!("no {k}")),
+        })
+    }
+
+    #[test]
+    fn missing_extended_or_included_files_exit_14() {
+        let e = load_mem(&[(
+            "compose.yaml",
+            "services:\n  a:\n    extends:\n      file: base.yaml\n      service: b\n",
+        )])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 14);
+        assert!(
+            e.to_string()
+                .starts_with("compose.yaml:3: services.a.extends"),
+            "{e}"
+        );
+        let e = load_mem(&[("compose.yaml", "include:\n  - other.yaml\n")]).unwrap_err();
+        assert_eq!(e.exit_code(), 14);
+        let e = load_mem(&[
+            (
+                "compose.yaml",
+                "include:\n  - path: o.yaml\n    env_file: x.env\n",
+            ),
+            ("o.yaml", "services:\n  a:\n    image: x\n"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 14);
+    }
+
+    #[test]
+    fn bind_mount_without_source_fails_when_paths_resolve() {
+        let compose = "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        target: /app\n";
+        let e = load_mem(&[("compose.yaml", compose)]).unwrap_err();
+        assert_eq!(e.exit_code(), 15);
+        assert!(
+            e.to_string()
+                .starts_with("compose.yaml:5: services.a.volumes[0]"),
+            "{e}"
+        );
+        let with_source = compose.replace("target: /app", "target: /app\n        source: \"\"");
+        assert!(load_mem(&[("compose.yaml", &with_source)]).is_ok());
+    }
+
+    #[test]
+    fn include_project_directory_that_exists_is_the_working_dir() {
+        let l = load_mem(&[
+            (
+                "compose.yaml",
+                "include:\n  - path: inc/c.yaml\n    project_directory: sub\n",
+            ),
+            (
+                "inc/c.yaml",
+                "services:\n  a:\n    build: .\n    env_file: e.env\n",
+            ),
+            ("sub/e.env", "A=1\n"),
+        ])
+        .unwrap();
+        let a = at(&l.model, &["services", "a"]);
+        assert_eq!(at(a, &["build", "context"]).as_str(), Some("/p/sub"));
+        assert_eq!(
+            at(a, &["env_file", "0", "path"]).as_str(),
+            Some("/p/sub/e.env")
+        );
+    }
 
     #[test]
     fn project_names_normalize_as_compose() {

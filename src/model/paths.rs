@@ -4,15 +4,20 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::node::{Node, Value};
+use super::error::{Error, Result};
+use super::node::{KeyPath, Node, Value};
 
-/// Resolves the relative paths of a canonical tree against `base`.
-pub fn resolve(root: &mut Node, base: &Path, home: Option<&str>) {
+/// Resolves the relative paths of a canonical tree against `base`. Fails on a bind mount
+/// without a source, which Compose finds while resolving.
+pub fn resolve(root: &mut Node, base: &Path, home: Option<&str>) -> Result<()> {
     let r = Resolver { base, home };
-    let Some(top) = root.as_map_mut() else { return };
+    let Some(top) = root.as_map_mut() else {
+        return Ok(());
+    };
     if let Some(services) = top.get_mut("services").and_then(Node::as_map_mut) {
-        for svc in services.values_mut() {
-            r.service(svc);
+        for (name, svc) in services.iter_mut() {
+            let path = KeyPath::root().key("services").key(name);
+            r.service(svc, &path)?;
         }
     }
     for kind in ["configs", "secrets"] {
@@ -38,6 +43,7 @@ pub fn resolve(root: &mut Node, base: &Path, home: Option<&str>) {
             }
         }
     }
+    Ok(())
 }
 
 struct Resolver<'a> {
@@ -46,8 +52,10 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn service(&self, svc: &mut Node) {
-        let Some(s) = svc.as_map_mut() else { return };
+    fn service(&self, svc: &mut Node, path: &KeyPath) -> Result<()> {
+        let Some(s) = svc.as_map_mut() else {
+            return Ok(());
+        };
         if let Some(build) = s.get_mut("build").and_then(Node::as_map_mut) {
             if let Some(ctx) = build.get_mut("context") {
                 self.context(ctx);
@@ -93,14 +101,22 @@ impl Resolver<'_> {
             }
         }
         if let Some(vols) = s.get_mut("volumes").and_then(Node::as_seq_mut) {
-            for v in vols {
+            for (i, v) in vols.iter_mut().enumerate() {
                 if v.get("type").and_then(Node::as_str) == Some("bind") {
-                    if let Some(src) = v.get_mut("source") {
-                        self.unix_path(src);
+                    match v.get_mut("source") {
+                        Some(src) => self.unix_path(src),
+                        None => {
+                            return Err(Error::at(
+                                v,
+                                &path.key("volumes").index(i),
+                                "invalid mount config for type \"bind\": field Source must not be empty",
+                            ))
+                        }
                     }
                 }
             }
         }
+        Ok(())
     }
 
     /// A build context: URLs, `service:` references and remote contexts are left alone.

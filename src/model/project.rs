@@ -494,7 +494,8 @@ fn read_mapping_file(
 ) -> Result<IndexMap<String, String>> {
     let content = fs
         .read(Path::new(path))
-        .map_err(|e| Error::other(format!("failed to read {path}: {e}")))?;
+        // a file that cannot be read is a path error for compose: exit 14
+        .map_err(|e| Error::not_found(format!("failed to read {path}: {e}")))?;
     dotenv::parse(&content, path, lookup, warnings)
 }
 
@@ -516,13 +517,8 @@ fn resolve_env_files(
         }
         let mut merged: IndexMap<String, Option<String>> = IndexMap::new();
         for f in &s.env_file {
-            if !f.format.is_empty() {
-                return Err(Error::invalid(format!(
-                    "unsupported env_file format {:?}",
-                    f.format
-                )));
-            }
-            if !fs.is_file(Path::new(&f.path)) {
+            let p = Path::new(&f.path);
+            if !fs.is_file(p) && !fs.is_dir(p) {
                 if f.required {
                     return Err(Error::not_found(format!(
                         "env file {} not found: stat {}: no such file or directory",
@@ -530,6 +526,13 @@ fn resolve_env_files(
                     )));
                 }
                 continue;
+            }
+            // the format is looked at only once the file is known to exist
+            if !f.format.is_empty() {
+                return Err(Error::invalid(format!(
+                    "unsupported env_file format {:?}",
+                    f.format
+                )));
             }
             let vars = {
                 let lookup = |k: &str| -> Option<String> {
@@ -662,6 +665,22 @@ fn collect_with_deps(
     Ok(())
 }
 
+/// Compose cannot print a project as JSON when a build `ssh` entry names a path: its encoder
+/// writes `"id": path`, which is not a JSON value, and the command fails (exit 1).
+pub fn check_json_encodable(p: &Project) -> Result<()> {
+    for (name, s) in &p.services {
+        let Some(b) = &s.build else { continue };
+        if let Some(k) = b.ssh.iter().find(|k| !k.path.is_empty()) {
+            return Err(Error::other(format!(
+                "json: error calling MarshalJSON for type types.SSHKey (service {name}, key {}): \
+                 invalid character ':' after top-level value",
+                k.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Every enabled service with its dependencies first, as `config --services` walks them; a
 /// required dependency that is not there is an error.
 pub fn services_in_order(p: &Project) -> Result<Vec<String>> {
@@ -711,4 +730,47 @@ pub fn service_hash(s: &ServiceConfig) -> String {
     let json = emit::to_json(&s.encode(Fmt::Json), false);
     let digest = Sha256::digest(json.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::loader::testfs::{load_mem, mem_fs};
+    use super::*;
+
+    fn build_mem(files: &[(&str, &str)]) -> Result<Project> {
+        let l = load_mem(files)?;
+        let settings = ProjectSettings {
+            consistency: true,
+            resolve_environment: true,
+            discard_env_files: true,
+            ..Default::default()
+        };
+        build(&l, &l.env, &mem_fs(files), &settings, &mut Vec::new())
+    }
+
+    #[test]
+    fn env_file_format_is_checked_only_when_the_file_exists() {
+        let compose = "services:\n  a:\n    image: x\n    env_file:\n      - path: e.env\n        required: false\n        format: raw\n";
+        assert!(build_mem(&[("compose.yaml", compose)]).is_ok());
+        let e = build_mem(&[("compose.yaml", compose), ("e.env", "A=1\n")]).unwrap_err();
+        assert_eq!(e.exit_code(), 15);
+    }
+
+    #[test]
+    fn env_file_that_is_a_directory_fails_even_when_optional() {
+        let compose = "services:\n  a:\n    image: x\n    env_file:\n      - path: d\n        required: false\n";
+        let e = build_mem(&[("compose.yaml", compose), ("d/x", "")]).unwrap_err();
+        assert_eq!(e.exit_code(), 14);
+    }
+
+    #[test]
+    fn ssh_paths_cannot_be_printed_as_json() {
+        let ssh = |v: &str| {
+            format!("services:\n  a:\n    build:\n      context: .\n      ssh:\n        - {v}\n")
+        };
+        let p = build_mem(&[("compose.yaml", &ssh("default"))]).unwrap();
+        assert!(check_json_encodable(&p).is_ok());
+        let p = build_mem(&[("compose.yaml", &ssh("k=./id_rsa"))]).unwrap();
+        assert_eq!(check_json_encodable(&p).unwrap_err().exit_code(), 1);
+    }
 }
