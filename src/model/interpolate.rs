@@ -79,6 +79,7 @@ const CASTS: &[(&str, Cast)] = &[
     ("networks.*.external", Cast::Bool),
     ("networks.*.internal", Cast::Bool),
     ("networks.*.attachable", Cast::Bool),
+    ("networks.*.enable_ipv4", Cast::Bool),
     ("networks.*.enable_ipv6", Cast::Bool),
     ("volumes.*.external", Cast::Bool),
     ("secrets.*.external", Cast::Bool),
@@ -168,6 +169,17 @@ fn template_message(e: &TemplateError) -> String {
         ),
         TemplateError::MissingRequired { .. } => e.to_string(),
     }
+}
+
+/// The value compose's interpolation makes of the string `text` at `path`: None when the path
+/// is not a typed field or the text does not convert. The schema checks with it, so both read
+/// the one table.
+pub(crate) fn typed_value(path: &KeyPath, text: &str) -> Option<Value> {
+    let cast = CASTS
+        .iter()
+        .find(|(pattern, _)| path.matches(pattern))
+        .map(|(_, c)| *c)?;
+    cast_value(cast, text, &mut Vec::new()).ok()
 }
 
 fn cast_for(parts: &[String]) -> Option<Cast> {

@@ -927,25 +927,8 @@ fn omit_empty_dns(root: &mut Node) {
 #[cfg(test)]
 pub(crate) mod testfs {
     use super::*;
-    use std::collections::HashMap;
 
-    /// Files in memory; a directory exists when some file lies under it.
-    pub(crate) struct MemFs(pub HashMap<PathBuf, String>);
-
-    impl Fs for MemFs {
-        fn read(&self, path: &Path) -> io::Result<String> {
-            self.0
-                .get(path)
-                .cloned()
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
-        }
-        fn is_file(&self, path: &Path) -> bool {
-            self.0.contains_key(path)
-        }
-        fn is_dir(&self, path: &Path) -> bool {
-            self.0.keys().any(|k| k.starts_with(path) && k != path)
-        }
-    }
+    use crate::model::memfs::MemFs;
 
     /// Loads `/p/compose.yaml` from the given files (paths relative to `/p`).
     pub(crate) fn load_mem(files: &[(&str, &str)]) -> Result<Loaded> {
@@ -960,12 +943,9 @@ pub(crate) mod testfs {
 
     /// The files under `/p`.
     pub(crate) fn mem_fs(files: &[(&str, &str)]) -> MemFs {
-        MemFs(
-            files
-                .iter()
-                .map(|(p, c)| (Path::new("/p").join(p), c.to_string()))
-                .collect(),
-        )
+        files.iter().fold(MemFs::default(), |fs, (p, c)| {
+            fs.with(&Path::new("/p").join(p).to_string_lossy(), c)
+        })
     }
 }
 

@@ -10,7 +10,7 @@ pub mod rules;
 use super::error::{Error, Result};
 use super::node::{go_float, KeyPath, Node, Tag, Value};
 use dsl::{S, T};
-use rules::{Cast, CASTS, DEDUPED, PROJECT};
+use rules::{DEDUPED, PROJECT};
 
 /// Checks a merged compose tree whose strings went through interpolation. Compose casts strings
 /// at some typed fields while interpolating (`cpu_count: "2"` becomes the integer 2), so such
@@ -39,7 +39,7 @@ impl Checker {
     fn check(&self, s: &S, node: &Node, path: &KeyPath) -> Result<()> {
         if self.casts {
             if let Value::Str(text) = &node.v {
-                if let Some(v) = cast_at(path).and_then(|c| cast(c, text)) {
+                if let Some(v) = crate::model::interpolate::typed_value(path, text) {
                     if let Value::Float(f) = v {
                         if !f.is_finite() {
                             return Err(unsupported(node, path, f));
@@ -282,27 +282,6 @@ fn canonical(node: &Node) -> String {
             parts.sort();
             format!("{{{}}}", parts.join(","))
         }
-    }
-}
-
-fn cast_at(path: &KeyPath) -> Option<Cast> {
-    CASTS
-        .iter()
-        .find(|(pattern, _)| path.matches(pattern))
-        .map(|(_, c)| *c)
-}
-
-/// The value compose's interpolation turns `text` into at a typed field, or None when the cast
-/// fails (compose then reports a cast error while interpolating; here the string stays a string).
-fn cast(c: Cast, text: &str) -> Option<Value> {
-    match c {
-        Cast::Int => text.parse::<i64>().ok().map(Value::Int),
-        Cast::Float => text.parse::<f64>().ok().map(Value::Float),
-        Cast::Bool => match text.to_ascii_lowercase().as_str() {
-            "true" | "y" | "yes" | "on" => Some(Value::Bool(true)),
-            "false" | "n" | "no" | "off" => Some(Value::Bool(false)),
-            _ => None,
-        },
     }
 }
 
