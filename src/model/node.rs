@@ -179,36 +179,7 @@ impl Node {
 /// Formats a float as Go's `fmt.Sprint` does: shortest representation, with an exponent from
 /// 1e+06 up and below 1e-04.
 pub fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e6).contains(&abs) {
-        // Go's %v switches to an exponent from 1e+06 and below 1e-04
-        let s = format!("{f:e}");
-        if let Some((m, e)) = s.split_once('e') {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            let digits = if digits.len() < 2 {
-                format!("0{digits}")
-            } else {
-                digits.to_string()
-            };
-            return format!("{m}e{sign}{digits}");
-        }
-        return s;
-    }
-    let s = format!("{f}");
-    s
+    super::yaml::format_g(f, false)
 }
 
 /// Whether dotted `pattern` names the path `segs` (keys, with `[]` for list items), where `*`
