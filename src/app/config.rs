@@ -72,8 +72,7 @@ fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
     load.normalize = opts.normalize;
     load.resolve_paths = opts.resolve_paths;
 
-    let loaded = loader::load(&load, &RealFs)?;
-    warnings.extend(loaded.warnings.iter().cloned());
+    let loaded = loader::load(&load, &RealFs, warnings)?;
     let fmt = match opts.format {
         Format::Yaml => Fmt::Yaml,
         Format::Json => Fmt::Json,

@@ -81,7 +81,6 @@ pub struct Loaded {
     pub name: String,
     /// The project environment, with COMPOSE_PROJECT_NAME set to the project's name.
     pub env: Env,
-    pub warnings: Vec<String>,
 }
 
 /// Which phases one `load_files` call runs (extends and include files skip some).
@@ -105,13 +104,9 @@ struct Loader<'a> {
     parsed: IndexMap<PathBuf, Vec<Node>>,
 }
 
-/// Loads a project into its normalized tree.
-pub fn load(opts: &LoadOptions, fs: &dyn Fs) -> Result<Loaded> {
-    if opts.files.is_empty() {
-        return Err(Error::not_found(
-            "no configuration file provided: not found",
-        ));
-    }
+/// Loads a project into its normalized tree. Warnings met on the way are added to `warnings`,
+/// also when loading fails (Compose prints them before the error).
+pub fn load(opts: &LoadOptions, fs: &dyn Fs, warnings: &mut Vec<String>) -> Result<Loaded> {
     let mut l = Loader {
         fs,
         project_dir: opts.working_dir.clone(),
@@ -119,54 +114,62 @@ pub fn load(opts: &LoadOptions, fs: &dyn Fs) -> Result<Loaded> {
         warnings: Vec::new(),
         parsed: IndexMap::new(),
     };
-    for f in &opts.files {
-        if let Some(c) = &f.content {
-            let docs = yaml::parse(c, &display_name(&f.path, &opts.working_dir))?;
-            l.parsed.insert(f.path.clone(), docs);
+    let loaded = l.load(opts);
+    warnings.append(&mut l.warnings);
+    loaded
+}
+
+impl Loader<'_> {
+    fn load(&mut self, opts: &LoadOptions) -> Result<Loaded> {
+        if opts.files.is_empty() {
+            return Err(Error::not_found(
+                "no configuration file provided: not found",
+            ));
         }
-    }
-
-    let name = l.project_name(opts)?;
-    let mut env = opts.env.clone();
-    env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
-
-    let phases = Phases {
-        interpolate: opts.interpolate,
-        extends: true,
-        include: true,
-        validate: true,
-        defaults: true,
-        resolve_paths: opts.resolve_paths,
-    };
-    let files: Vec<PathBuf> = opts.files.iter().map(|f| f.path.clone()).collect();
-    let mut model = l.load_files(
-        &opts.working_dir,
-        &opts.working_dir,
-        &files,
-        &env,
-        phases,
-        &[],
-    )?;
-
-    if model.as_map().is_none_or(|m| m.is_empty()) {
-        return Err(Error::invalid("empty compose file"));
-    }
-    if name.is_empty() {
-        return Err(Error::invalid("project name must not be empty"));
-    }
-    if opts.normalize {
-        if let Some(m) = model.as_map_mut() {
-            // `name` goes first, as Compose prints it
-            m.shift_insert(0, "name".into(), Node::str(name.clone()));
+        for f in &opts.files {
+            if let Some(c) = &f.content {
+                let docs = yaml::parse(c, &display_name(&f.path, &opts.working_dir))?;
+                self.parsed.insert(f.path.clone(), docs);
+            }
         }
-        normalize::normalize(&mut model, &env);
+
+        let name = self.project_name(opts)?;
+        let mut env = opts.env.clone();
+        env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
+
+        let phases = Phases {
+            interpolate: opts.interpolate,
+            extends: true,
+            include: true,
+            validate: true,
+            defaults: true,
+            resolve_paths: opts.resolve_paths,
+        };
+        let files: Vec<PathBuf> = opts.files.iter().map(|f| f.path.clone()).collect();
+        let mut model = self.load_files(
+            &opts.working_dir,
+            &opts.working_dir,
+            &files,
+            &env,
+            phases,
+            &[],
+        )?;
+
+        if model.as_map().is_none_or(|m| m.is_empty()) {
+            return Err(Error::invalid("empty compose file"));
+        }
+        if name.is_empty() {
+            return Err(Error::invalid("project name must not be empty"));
+        }
+        if opts.normalize {
+            if let Some(m) = model.as_map_mut() {
+                // `name` goes first, as Compose prints it
+                m.shift_insert(0, "name".into(), Node::str(name.clone()));
+            }
+            normalize::normalize(&mut model, &env);
+        }
+        Ok(Loaded { model, name, env })
     }
-    Ok(Loaded {
-        model,
-        name,
-        env,
-        warnings: l.warnings,
-    })
 }
 
 /// Compose's project name normalization: lowercase, keep `[a-z0-9_-]`, trim leading `_`/`-`.
@@ -938,7 +941,7 @@ pub(crate) mod testfs {
             content: None,
         };
         let opts = LoadOptions::new(PathBuf::from("/p"), vec![main], Env::new());
-        load(&opts, &fs)
+        load(&opts, &fs, &mut Vec::new())
     }
 
     /// The files under `/p`.

@@ -28,7 +28,7 @@ fn options(files: &[&str]) -> LoadOptions {
 }
 
 fn project(fs: &MemFs, files: &[&str]) -> (Project, Loaded) {
-    let loaded = load(&options(files), fs).expect("load");
+    let loaded = load(&options(files), fs, &mut Vec::new()).expect("load");
     let settings = ProjectSettings {
         consistency: true,
         resolve_environment: true,
@@ -83,7 +83,7 @@ fn extends_cycle_is_an_error() {
         "/p/compose.yaml",
         "services:\n  a:\n    image: x\n    extends: b\n  b:\n    image: x\n    extends: a\n",
     );
-    let e = load(&options(&["/p/compose.yaml"]), &fs).unwrap_err();
+    let e = load(&options(&["/p/compose.yaml"]), &fs, &mut Vec::new()).unwrap_err();
     assert!(e.to_string().contains("Circular reference"), "{e}");
 }
 
@@ -117,7 +117,7 @@ fn include_conflict_is_an_error() {
             "include: [other.yaml]\nservices:\n  db:\n    image: mysql\n",
         )
         .with("/p/other.yaml", "services:\n  db:\n    image: postgres\n");
-    let e = load(&options(&["/p/compose.yaml"]), &fs).unwrap_err();
+    let e = load(&options(&["/p/compose.yaml"]), &fs, &mut Vec::new()).unwrap_err();
     assert!(
         e.to_string()
             .contains("services.db conflicts with imported resource"),
@@ -175,7 +175,7 @@ fn imperative_name_must_be_valid() {
     let fs = MemFs::default().with("/p/compose.yaml", "services:\n  web:\n    image: x\n");
     let mut opts = options(&["/p/compose.yaml"]);
     opts.project_name = Some("Bad Name".into());
-    let e = load(&opts, &fs).unwrap_err();
+    let e = load(&opts, &fs, &mut Vec::new()).unwrap_err();
     assert!(e.to_string().starts_with("invalid project name"), "{e}");
     assert_eq!(e.exit_code(), 15);
 }
@@ -183,7 +183,7 @@ fn imperative_name_must_be_valid() {
 #[test]
 fn empty_file_is_an_error() {
     let fs = MemFs::default().with("/p/compose.yaml", "# nothing\n");
-    let e = load(&options(&["/p/compose.yaml"]), &fs).unwrap_err();
+    let e = load(&options(&["/p/compose.yaml"]), &fs, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "empty compose file");
 }
 

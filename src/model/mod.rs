@@ -39,7 +39,7 @@ pub fn fuzz_load(data: &[u8]) {
         }],
         loader::Env::new(),
     );
-    let Ok(loaded) = loader::load(&opts, &fs) else {
+    let Ok(loaded) = loader::load(&opts, &fs, &mut Vec::new()) else {
         return;
     };
     let settings = project::ProjectSettings {
