@@ -4,8 +4,9 @@ use std::io::Read;
 
 use crate::model::emit;
 use crate::model::error::{Error, ErrorKind, Result};
-use crate::model::field::{node_to_out, Fmt};
+use crate::model::field::{node_to_out, Fmt, Out};
 use crate::model::loader::{self, RealFs};
+use crate::model::node::{Node, Value};
 use crate::model::project::{self, ProjectSettings};
 
 use super::ProjectOptions;
@@ -80,7 +81,7 @@ fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
 
     if !opts.interpolate && opts.listing.is_none() {
         // the raw model, as a Go map: keys sorted, `$` left alone
-        let out = node_to_out(&loaded.model, fmt);
+        let out = raw_model_out(&loaded.model, fmt, opts.normalize);
         return Ok(match fmt {
             Fmt::Yaml => emit::to_yaml(&out),
             Fmt::Json => emit::to_json(&out, true),
@@ -147,6 +148,95 @@ fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
     Ok(text)
 }
 
+/// Lists of the raw model that compose-go rebuilds, after dropping empty values, as non-nil
+/// slices (its uniqueness pass), so they print `[]` in JSON when empty. Every other empty list
+/// of the raw model is a Go nil slice and prints `null` (YAML prints `[]` either way).
+const KEPT_EMPTY_LISTS: &[&str] = &[
+    "networks.*.labels",
+    "networks.*.ipam.options",
+    "services.*.annotations",
+    "services.*.build.args",
+    "services.*.build.additional_contexts",
+    "services.*.build.platform",
+    "services.*.build.tags",
+    "services.*.build.labels",
+    "services.*.cap_add",
+    "services.*.cap_drop",
+    "services.*.devices",
+    "services.*.configs",
+    "services.*.deploy.labels",
+    "services.*.dns",
+    "services.*.dns_opt",
+    "services.*.dns_search",
+    "services.*.environment",
+    "services.*.env_file",
+    "services.*.expose",
+    "services.*.labels",
+    "services.*.links",
+    "services.*.networks.*.aliases",
+    "services.*.networks.*.link_local_ips",
+    "services.*.ports",
+    "services.*.profiles",
+    "services.*.secrets",
+    "services.*.sysctls",
+    "services.*.tmpfs",
+    "services.*.volumes",
+];
+
+/// Lists that normalization resolves into a fresh slice, nil when nothing is left.
+const NORMALIZED_LISTS: &[&str] = &["services.*.environment", "services.*.build.args"];
+
+fn path_matches(path: &[&str], pattern: &str) -> bool {
+    let pat: Vec<&str> = pattern.split('.').collect();
+    pat.len() == path.len() && pat.iter().zip(path).all(|(p, k)| *p == "*" || p == k)
+}
+
+/// The raw (uninterpolated) model as compose prints it: a Go map, where an empty list is `null`
+/// in JSON unless it sits at a path compose rebuilds as a non-nil slice.
+fn raw_model_out(n: &Node, f: Fmt, normalize: bool) -> Out {
+    if f == Fmt::Yaml {
+        return node_to_out(n, f);
+    }
+    let mut path = Vec::new();
+    raw_json_out(n, &mut path, normalize)
+}
+
+fn raw_json_out<'a>(n: &'a Node, path: &mut Vec<&'a str>, normalize: bool) -> Out {
+    match &n.v {
+        Value::Seq(s) if s.is_empty() => {
+            let kept = KEPT_EMPTY_LISTS.iter().any(|p| path_matches(path, p))
+                && !(normalize && NORMALIZED_LISTS.iter().any(|p| path_matches(path, p)));
+            if kept {
+                Out::Seq(Vec::new())
+            } else {
+                Out::Null
+            }
+        }
+        Value::Seq(s) => Out::Seq(
+            s.iter()
+                .map(|v| {
+                    path.push("[]");
+                    let o = raw_json_out(v, path, normalize);
+                    path.pop();
+                    o
+                })
+                .collect(),
+        ),
+        Value::Map(m) => Out::sorted_map_for(
+            m.iter()
+                .map(|(k, v)| {
+                    path.push(k.as_str());
+                    let o = raw_json_out(v, path, normalize);
+                    path.pop();
+                    (k.clone(), o)
+                })
+                .collect(),
+            Fmt::Json,
+        ),
+        _ => node_to_out(n, Fmt::Json),
+    }
+}
+
 fn lines(items: impl IntoIterator<Item = String>) -> String {
     let mut out = String::new();
     for i in items {
@@ -180,5 +270,33 @@ mod tests {
         opts.listing = None;
         opts.interpolate = true;
         assert_eq!(classify(&opts, e()).exit_code(), 15);
+    }
+
+    fn raw_json(src: &str, normalize: bool) -> String {
+        let doc = crate::model::yaml::parse(src, &"compose.yaml".into())
+            .unwrap()
+            .remove(0);
+        emit::to_json(&raw_model_out(&doc, Fmt::Json, normalize), false)
+    }
+
+    #[test]
+    fn raw_model_empty_lists_are_null_in_json_unless_rebuilt() {
+        let src = "services:\n  s:\n    entrypoint: []\n    cap_add: []\n    environment: []\n    healthcheck: {test: []}\n    x-a: [[]]\nnetworks:\n  n: {labels: [], ipam: {config: []}}\n";
+        let out = raw_json(src, true);
+        assert!(out.contains(r#""entrypoint":null"#), "{out}");
+        assert!(out.contains(r#""cap_add":[]"#), "{out}");
+        assert!(out.contains(r#""environment":null"#), "{out}");
+        assert!(out.contains(r#""test":null"#), "{out}");
+        assert!(out.contains(r#""x-a":[null]"#), "{out}");
+        assert!(out.contains(r#""labels":[]"#), "{out}");
+        assert!(out.contains(r#""config":null"#), "{out}");
+        // without normalization the environment list stays a non-nil slice
+        assert!(raw_json(src, false).contains(r#""environment":[]"#));
+        // YAML prints `[]` for both
+        let doc = crate::model::yaml::parse(src, &"compose.yaml".into())
+            .unwrap()
+            .remove(0);
+        let y = emit::to_yaml(&raw_model_out(&doc, Fmt::Yaml, true));
+        assert!(y.contains("entrypoint: []"), "{y}");
     }
 }

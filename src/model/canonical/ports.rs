@@ -28,13 +28,15 @@ pub fn parse_port_spec(raw: &str) -> std::result::Result<Vec<PortMapping>, Strin
     let (ip, host_port, container) = split_parts(raw);
     let (proto, container) = split_proto_port(container);
 
+    // the docker release compose 2.26 ships splits every host address as `net.SplitHostPort`
+    // does (bracketed or not), so an unbracketed IPv6 address is refused for its colons
     let mut ip = ip.to_string();
-    if ip.starts_with('[') {
+    if !ip.is_empty() {
         let probe = format!("{ip}:");
-        ip = bracketed_host(&probe).map_err(|e| format!("invalid IP address {ip}: {e}"))?;
+        ip = split_host(&probe).map_err(|e| format!("Invalid ip address {ip}: {e}"))?;
     }
     if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
-        return Err(format!("invalid IP address: {ip}"));
+        return Err(format!("Invalid ip address: {ip}"));
     }
     if container.is_empty() {
         return Err(format!("no port specified: {raw}<empty>"));
@@ -105,29 +107,39 @@ fn split_proto_port(raw: &str) -> (&str, &str) {
     (parts[1], parts[0])
 }
 
-/// The host part of `[host]:` as Go's `net.SplitHostPort` finds it (`probe` always ends in ':').
-fn bracketed_host(probe: &str) -> std::result::Result<String, String> {
+/// The host part of `host:` or `[host]:` as Go's `net.SplitHostPort` finds it (`probe` always
+/// ends in ':').
+fn split_host(probe: &str) -> std::result::Result<String, String> {
     let addr_err = |why: &str| format!("address {probe}: {why}");
     let last_colon = probe.rfind(':').unwrap_or(0);
-    let Some(end) = probe.find(']') else {
-        return Err(addr_err("missing ']' in address"));
-    };
-    if end + 1 == probe.len() {
-        return Err(addr_err("missing port in address"));
-    }
-    if end + 1 != last_colon {
-        if probe.as_bytes()[end + 1] == b':' {
+    let (host, j, k) = if probe.starts_with('[') {
+        let Some(end) = probe.find(']') else {
+            return Err(addr_err("missing ']' in address"));
+        };
+        if end + 1 == probe.len() {
+            return Err(addr_err("missing port in address"));
+        }
+        if end + 1 != last_colon {
+            if probe.as_bytes()[end + 1] == b':' {
+                return Err(addr_err("too many colons in address"));
+            }
+            return Err(addr_err("missing port in address"));
+        }
+        (&probe[1..end], 1, end + 1)
+    } else {
+        let host = &probe[..last_colon];
+        if host.contains(':') {
             return Err(addr_err("too many colons in address"));
         }
-        return Err(addr_err("missing port in address"));
-    }
-    if probe[1..].contains('[') {
+        (host, 0, 0)
+    };
+    if probe[j..].contains('[') {
         return Err(addr_err("unexpected '[' in address"));
     }
-    if probe[end + 1..].contains(']') {
+    if probe[k..].contains(']') {
         return Err(addr_err("unexpected ']' in address"));
     }
-    Ok(probe[1..end].to_string())
+    Ok(host.to_string())
 }
 
 /// `8000` or `8000-8010` (anything after a second '-' is ignored, as docker does).
@@ -315,13 +327,26 @@ mod tests {
             parse_port_spec("[::1]:8080:80").unwrap(),
             vec![pm("::1", 80, "8080", "tcp")]
         );
+        // unbracketed IPv6 hosts are refused: the host is split as `net.SplitHostPort` does
         assert_eq!(
-            parse_port_spec("::1:8080:80").unwrap(),
-            vec![pm("::1", 80, "8080", "tcp")]
+            parse_port_spec("::1:8080:80").unwrap_err(),
+            "Invalid ip address ::1: address ::1:: too many colons in address"
+        );
+        assert_eq!(
+            parse_port_spec("::ffff:127.0.0.1:80:80").unwrap_err(),
+            "Invalid ip address ::ffff:127.0.0.1: address ::ffff:127.0.0.1:: too many colons in address"
+        );
+        assert_eq!(
+            parse_port_spec("[::1]:80").unwrap_err(),
+            "Invalid ip address [:: address [::: missing ']' in address"
         );
         assert_eq!(
             parse_port_spec("[::1:8080:80").unwrap_err(),
-            "invalid IP address [::1: address [::1:: missing ']' in address"
+            "Invalid ip address [::1: address [::1:: missing ']' in address"
+        );
+        assert_eq!(
+            parse_port_spec("a]b:8080:80").unwrap_err(),
+            "Invalid ip address a]b: address a]b:: unexpected ']' in address"
         );
     }
 
@@ -337,7 +362,7 @@ mod tests {
         );
         assert_eq!(
             parse_port_spec("127.0.1:8080:80").unwrap_err(),
-            "invalid IP address: 127.0.1"
+            "Invalid ip address: 127.0.1"
         );
         assert_eq!(parse_port_spec("80/xyz").unwrap_err(), "invalid proto: xyz");
         assert_eq!(
