@@ -149,39 +149,10 @@ fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
 }
 
 /// Lists of the raw model that compose-go rebuilds, after dropping empty values, as non-nil
-/// slices (its uniqueness pass), so they print `[]` in JSON when empty. Every other empty list
-/// of the raw model is a Go nil slice and prints `null` (YAML prints `[]` either way).
-const KEPT_EMPTY_LISTS: &[&str] = &[
-    "networks.*.labels",
-    "networks.*.ipam.options",
-    "services.*.annotations",
-    "services.*.build.args",
-    "services.*.build.additional_contexts",
-    "services.*.build.platform",
-    "services.*.build.tags",
-    "services.*.build.labels",
-    "services.*.cap_add",
-    "services.*.cap_drop",
-    "services.*.devices",
-    "services.*.configs",
-    "services.*.deploy.labels",
-    "services.*.dns",
-    "services.*.dns_opt",
-    "services.*.dns_search",
-    "services.*.environment",
-    "services.*.env_file",
-    "services.*.expose",
-    "services.*.labels",
-    "services.*.links",
-    "services.*.networks.*.aliases",
-    "services.*.networks.*.link_local_ips",
-    "services.*.ports",
-    "services.*.profiles",
-    "services.*.secrets",
-    "services.*.sysctls",
-    "services.*.tmpfs",
-    "services.*.volumes",
-];
+/// slices (its uniqueness pass, the same table the schema uses), so they print `[]` in JSON when
+/// empty. Every other empty list of the raw model is a Go nil slice and prints `null` (YAML
+/// prints `[]` either way).
+use crate::model::schema::rules::DEDUPED as KEPT_EMPTY_LISTS;
 
 /// Lists that normalization resolves into a fresh slice, nil when nothing is left.
 const NORMALIZED_LISTS: &[&str] = &["services.*.environment", "services.*.build.args"];
