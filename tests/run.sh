@@ -34,3 +34,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 echo "all checks passed"
+exit 0

@@ -19,8 +19,7 @@
 #   plain HTTP, no auth, storage in a temporary directory; reused when one already answers there.
 # - exports BERTH_TEST_CONTAINERD_ADDRESS (socket path) and BERTH_TEST_REGISTRY (host:port).
 #
-# Daemons are started in a session of their own with stdio on log files, so nothing holds the
-# caller's terminal or pipes open. Pid files are checked against /proc before they are trusted,
+# Daemons run with stdio on log files, so nothing holds the caller's terminal or pipes open. Pid files are checked against /proc before they are trusted,
 # so a bed killed uncleanly (reboot, kill -9) leaves nothing that breaks the next `up`.
 
 BERTH_TEST_DEFAULT_CONTAINERD=/run/containerd/containerd.sock
@@ -74,14 +73,21 @@ _bed_live_pid() {
   return 1
 }
 
-# Runs "$@" detached (own session, stdin from /dev/null, output to log file $1), records its pid
-# in pid file $2 and in BERTH_TESTBED_STARTED.
+# Runs "$@" in the background (stdin from /dev/null, output to log file $1, so it holds none of
+# the caller's pipes open), records its pid in pid file $2 and in BERTH_TESTBED_STARTED. With
+# BERTH_TESTBED_DETACH=1 (`tests/testbed.sh up`) it gets a session of its own, to outlive the
+# terminal; otherwise (tests/run.sh) it stays in the caller's process group, so whatever ends a
+# CI run's group ends the bed too, even when the run's EXIT trap never runs.
 _bed_spawn() {
   local log=$1 pidfile=$2
   shift 2
-  # setsid execs in place here (a background child is never a group leader), so $! is the
-  # daemon's own pid.
-  setsid "$@" </dev/null >>"$log" 2>&1 &
+  if [ "${BERTH_TESTBED_DETACH:-0}" = 1 ]; then
+    # setsid execs in place here (a background child is never a group leader), so $! is the
+    # daemon's own pid.
+    setsid "$@" </dev/null >>"$log" 2>&1 &
+  else
+    "$@" </dev/null >>"$log" 2>&1 &
+  fi
   local pid=$!
   echo "$pid" >"$pidfile"
   BERTH_TESTBED_STARTED+=("$pid")
@@ -144,8 +150,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.d
 EOF
   _bed_log "starting containerd at $sock (log $log)"
   _bed_spawn "$log" "$pidfile" containerd --config "$BERTH_TEST_RUN_DIR/containerd.toml"
-  if ! _bed_wait 30 _bed_containerd_answers "$sock"; then
-    _bed_log "containerd did not answer at $sock within 30 s; the end of its log:"
+  if ! _bed_wait 60 _bed_containerd_answers "$sock"; then
+    _bed_log "containerd did not answer at $sock within 60 s; the end of its log:"
     tail -n 20 "$log" >&2
     return 1
   fi
@@ -228,8 +234,16 @@ berth_testbed_up() {
 }
 
 # Ends the daemons this shell started (not ones it found running), waits for them, and removes
-# their pid files and the registry's storage.
+# their pid files and the registry's storage. Made to be an EXIT trap: it keeps the exit status
+# it was called with, and the `|| true` turns off `set -e` inside (the waits return the
+# daemons' 143).
 berth_testbed_down() {
+  local rc=$?
+  _bed_stop_started || true
+  return $rc
+}
+
+_bed_stop_started() {
   local pid
   for pid in "${BERTH_TESTBED_STARTED[@]}"; do
     kill "$pid" 2>/dev/null
@@ -288,6 +302,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case ${1:-} in
     up)
       # Daemons outlive this shell: `down` ends them.
+      BERTH_TESTBED_DETACH=1
       berth_testbed_up || exit 1
       printf 'export BERTH_TEST_CONTAINERD_ADDRESS=%q\n' "$BERTH_TEST_CONTAINERD_ADDRESS"
       printf 'export BERTH_TEST_REGISTRY=%q\n' "$BERTH_TEST_REGISTRY"
