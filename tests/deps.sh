@@ -7,10 +7,14 @@
 # Add Debian packages to BERTH_APT_PACKAGES (one per line, with why) and, when a package needs
 # more than being installed (a service to start, a config file), add that to berth_install_deps
 # below. Keep it idempotent: a rerun on a machine that has everything does no apt work at all.
-# Expected later: containerd, runc (container runtime), docker-registry (push/pull tests),
-# busybox-static (test images), protobuf-compiler (build.rs compiles proto/).
+# Starting containerd and the registry is tests/testbed.sh's job, not this file's.
 BERTH_APT_PACKAGES=(
-  python3-yaml   # PyYAML for the compose-corpus runner (tests/corpus.rs)
+  python3-yaml       # PyYAML for the compose-corpus runner (tests/corpus.rs)
+  containerd         # the real containerd (and ctr) the integration tests talk to
+  runc               # the OCI runtime containerd's runc shim runs containers with
+  docker-registry    # a plain-HTTP registry on loopback for push/pull tests (tests/testbed.sh)
+  busybox-static     # one static binary to build the test images from, without a network
+  protobuf-compiler  # protoc: the containerd-client crate's build script compiles containerd's API
 )
 # ==========================================================================================
 

@@ -10,12 +10,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=tests/deps.sh
 source tests/deps.sh
 berth_install_deps
+# shellcheck source=tests/testbed.sh
+source tests/testbed.sh
 
 failed=()
 step() {
   printf '\n==> %s\n' "$*"
   "$@" || failed+=("$*")
 }
+
+# The integration tests' containerd and registry; whatever this run started ends with it, so no
+# daemon outlives the run (one that was already running is reused and left alone).
+trap berth_testbed_down EXIT
+step berth_testbed_up
 
 step cargo fmt --check
 step cargo clippy --locked --all-targets -- -D warnings
@@ -27,3 +34,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 echo "all checks passed"
+exit 0

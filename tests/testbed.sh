@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# The real-containerd test bed: a containerd that answers on a unix socket and a plain-HTTP
+# registry on loopback, for the integration tests in tests/. Sourced by tests/run.sh, which calls
+# berth_testbed_up before the tests and berth_testbed_down when it exits; run it directly to keep
+# a bed up between test runs:
+#
+#   eval "$(tests/testbed.sh up)"   # start what is missing, print the exports for the tests
+#   cargo test --test containerd
+#   tests/testbed.sh status         # what answers where
+#   tests/testbed.sh down           # stop whatever the bed started (from any shell)
+#
+# What it does:
+# - containerd: a containerd that already answers at /run/containerd/containerd.sock (the
+#   machine's own) is used as it is. Otherwise the bed runs Debian's containerd with a config,
+#   root, state and socket of its own (socket $BERTH_TEST_RUN_DIR/containerd.sock, root
+#   /var/lib/berth-test/containerd), so it never takes over the machine's paths; one started
+#   earlier (by `up` or by another run) is reused.
+# - registry: Debian's docker-registry on 127.0.0.1:$BERTH_TEST_REGISTRY_PORT (default 5055),
+#   plain HTTP, no auth, storage in a temporary directory; reused when one already answers there.
+# - exports BERTH_TEST_CONTAINERD_ADDRESS (socket path) and BERTH_TEST_REGISTRY (host:port).
+#
+# Daemons run with stdio on log files, so nothing holds the caller's terminal or pipes open. Pid files are checked against /proc before they are trusted,
+# so a bed killed uncleanly (reboot, kill -9) leaves nothing that breaks the next `up`.
+
+BERTH_TEST_DEFAULT_CONTAINERD=/run/containerd/containerd.sock
+if [ "$(id -u)" = 0 ]; then
+  : "${BERTH_TEST_RUN_DIR:=/run/berth-test}"
+else
+  : "${BERTH_TEST_RUN_DIR:=${XDG_RUNTIME_DIR:-/tmp}/berth-test-$(id -u)}"
+fi
+: "${BERTH_TEST_STATE_DIR:=/var/lib/berth-test}"
+: "${BERTH_TEST_REGISTRY_PORT:=5055}"
+
+# Pids of the daemons this shell started, so berth_testbed_down leaves alone a bed that someone
+# else brought up (a developer's `tests/testbed.sh up`) and this run merely reused.
+BERTH_TESTBED_STARTED=()
+
+_bed_log() { echo "testbed: $*" >&2; }
+
+# True when a containerd answers on socket $1.
+_bed_containerd_answers() {
+  [ -S "$1" ] && timeout 5 ctr --address "$1" version >/dev/null 2>&1
+}
+
+# True when a registry answers `GET /v2/` with 200 and the registry API header on 127.0.0.1:$1.
+# Plain bash /dev/tcp, so the probe needs neither curl nor python.
+_bed_registry_answers() {
+  local resp
+  # shellcheck disable=SC2016  # $0/$1 expand in the inner bash, from its arguments
+  resp=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+    printf "GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n\r\n" "$0" >&3
+    head -c 2048 <&3' "$1" 2>/dev/null) || return 1
+  [[ $resp == HTTP/1.?" 200"* ]] && grep -qi '^docker-distribution-api-version: registry/2' <<<"${resp//$'\r'/}"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+_bed_port_taken() {
+  # shellcheck disable=SC2016
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
+}
+
+# Prints the pid in pid file $1 when that process is alive (not a zombie) and runs program $2;
+# removes a stale pid file and fails otherwise.
+_bed_live_pid() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  if [[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] \
+    && ! _bed_gone "$pid"; then
+    echo "$pid"
+    return 0
+  fi
+  rm -f "$1"
+  return 1
+}
+
+# Runs "$@" in the background (stdin from /dev/null, output to log file $1, so it holds none of
+# the caller's pipes open), records its pid in pid file $2 and in BERTH_TESTBED_STARTED. With
+# BERTH_TESTBED_DETACH=1 (`tests/testbed.sh up`) it gets a session of its own, to outlive the
+# terminal; otherwise (tests/run.sh) it stays in the caller's process group, so whatever ends a
+# CI run's group ends the bed too, even when the run's EXIT trap never runs.
+_bed_spawn() {
+  local log=$1 pidfile=$2
+  shift 2
+  if [ "${BERTH_TESTBED_DETACH:-0}" = 1 ]; then
+    # setsid execs in place here (a background child is never a group leader), so $! is the
+    # daemon's own pid.
+    setsid "$@" </dev/null >>"$log" 2>&1 &
+  else
+    "$@" </dev/null >>"$log" 2>&1 &
+  fi
+  local pid=$!
+  echo "$pid" >"$pidfile"
+  BERTH_TESTBED_STARTED+=("$pid")
+}
+
+# Waits up to $1 seconds for command "${@:2}" to succeed.
+_bed_wait() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+_bed_containerd_up() {
+  if _bed_containerd_answers "$BERTH_TEST_DEFAULT_CONTAINERD"; then
+    _bed_log "using the machine's containerd at $BERTH_TEST_DEFAULT_CONTAINERD"
+    export BERTH_TEST_CONTAINERD_ADDRESS=$BERTH_TEST_DEFAULT_CONTAINERD
+    return 0
+  fi
+  local sock=$BERTH_TEST_RUN_DIR/containerd.sock
+  local pidfile=$BERTH_TEST_RUN_DIR/containerd.pid
+  local log=$BERTH_TEST_RUN_DIR/containerd.log
+  export BERTH_TEST_CONTAINERD_ADDRESS=$sock
+  if _bed_containerd_answers "$sock"; then
+    _bed_log "reusing the test bed's containerd at $sock"
+    return 0
+  fi
+  if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+    _bed_log "containerd is not installed (tests/deps.sh installs it)"
+    return 1
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    _bed_log "no containerd answers at $BERTH_TEST_DEFAULT_CONTAINERD and starting one needs root"
+    return 1
+  fi
+  # A containerd of ours that is alive but does not answer is wedged: end it before starting anew.
+  local old
+  if old=$(_bed_live_pid "$pidfile" containerd); then
+    _bed_log "ending the test bed's unanswering containerd (pid $old)"
+    kill "$old" 2>/dev/null
+    _bed_wait 10 _bed_gone "$old" || kill -9 "$old" 2>/dev/null
+    rm -f "$pidfile"
+  fi
+  mkdir -p "$BERTH_TEST_RUN_DIR" "$BERTH_TEST_STATE_DIR/containerd" || return 1
+  # CRI and devmapper are off: the tests use neither, and without them containerd starts faster
+  # and logs no complaints about CNI or an unconfigured thin pool. ttrpc (for shims) gets its own socket beside the gRPC one.
+  cat >"$BERTH_TEST_RUN_DIR/containerd.toml" <<EOF
+version = 2
+root = "$BERTH_TEST_STATE_DIR/containerd"
+state = "$BERTH_TEST_RUN_DIR/containerd"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "$sock"
+
+[ttrpc]
+  address = "$sock.ttrpc"
+EOF
+  _bed_log "starting containerd at $sock (log $log)"
+  _bed_spawn "$log" "$pidfile" containerd --config "$BERTH_TEST_RUN_DIR/containerd.toml"
+  if ! _bed_wait 60 _bed_containerd_answers "$sock"; then
+    _bed_log "containerd did not answer at $sock within 60 s; the end of its log:"
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+}
+
+# True when process $1 has ended (a zombie counts: our own children stay zombies until waited).
+_bed_gone() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }
+  [ "${stat%% *}" = Z ]
+}
+
+_bed_registry_up() {
+  local port=$BERTH_TEST_REGISTRY_PORT
+  export BERTH_TEST_REGISTRY=127.0.0.1:$port
+  if _bed_registry_answers "$port"; then
+    _bed_log "reusing the registry at 127.0.0.1:$port"
+    return 0
+  fi
+  if _bed_port_taken "$port"; then
+    _bed_log "127.0.0.1:$port is taken by something that is not a registry; set BERTH_TEST_REGISTRY_PORT to a free port"
+    return 1
+  fi
+  if ! command -v docker-registry >/dev/null; then
+    _bed_log "docker-registry is not installed (tests/deps.sh installs it)"
+    return 1
+  fi
+  local pidfile=$BERTH_TEST_RUN_DIR/registry.pid
+  local log=$BERTH_TEST_RUN_DIR/registry.log
+  local old
+  if old=$(_bed_live_pid "$pidfile" docker-registry); then
+    kill "$old" 2>/dev/null
+    _bed_wait 10 _bed_gone "$old" || kill -9 "$old" 2>/dev/null
+  fi
+  mkdir -p "$BERTH_TEST_RUN_DIR" || return 1
+  _bed_remove_registry_storage
+  local storage
+  storage=$(mktemp -d "${TMPDIR:-/tmp}/berth-test-registry.XXXXXX") || return 1
+  echo "$storage" >"$BERTH_TEST_RUN_DIR/registry.storage"
+  cat >"$BERTH_TEST_RUN_DIR/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $storage
+  delete:
+    enabled: true
+  redirect:
+    disable: true
+http:
+  addr: 127.0.0.1:$port
+  secret: berth-test-bed
+EOF
+  _bed_log "starting docker-registry at 127.0.0.1:$port (storage $storage, log $log)"
+  _bed_spawn "$log" "$pidfile" docker-registry serve "$BERTH_TEST_RUN_DIR/registry.yml"
+  if ! _bed_wait 15 _bed_registry_answers "$port"; then
+    _bed_log "the registry did not answer at 127.0.0.1:$port within 15 s; the end of its log:"
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+}
+
+_bed_remove_registry_storage() {
+  local f=$BERTH_TEST_RUN_DIR/registry.storage dir
+  dir=$(cat "$f" 2>/dev/null) || return 0
+  # Only ever a directory this script made with mktemp.
+  case $dir in */berth-test-registry.??????) rm -rf "$dir" ;; esac
+  rm -f "$f"
+}
+
+# Starts whatever of the bed does not answer yet and exports its addresses. Returns non-zero
+# (after saying why) when a part could not be brought up; the other part is still tried.
+berth_testbed_up() {
+  local rc=0
+  _bed_containerd_up || rc=1
+  _bed_registry_up || rc=1
+  return $rc
+}
+
+# Ends the daemons this shell started (not ones it found running), waits for them, and removes
+# their pid files and the registry's storage. Made to be an EXIT trap: it keeps the exit status
+# it was called with, and the `|| true` turns off `set -e` inside (the waits return the
+# daemons' 143).
+berth_testbed_down() {
+  local rc=$?
+  _bed_stop_started || true
+  return $rc
+}
+
+_bed_stop_started() {
+  local pid
+  for pid in "${BERTH_TESTBED_STARTED[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${BERTH_TESTBED_STARTED[@]}"; do
+    _bed_wait 10 _bed_gone "$pid" || kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    _bed_forget "$pid"
+  done
+  BERTH_TESTBED_STARTED=()
+}
+
+# Removes the pid file that names $1 (and the registry's storage when it was the registry).
+_bed_forget() {
+  local name
+  for name in containerd registry; do
+    if [ "$(cat "$BERTH_TEST_RUN_DIR/$name.pid" 2>/dev/null)" = "$1" ]; then
+      rm -f "$BERTH_TEST_RUN_DIR/$name.pid"
+      [ "$name" = registry ] && _bed_remove_registry_storage
+    fi
+  done
+  return 0
+}
+
+# Ends the bed's daemons whoever started them (`tests/testbed.sh down`).
+_bed_down_all() {
+  local pid
+  if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/containerd.pid" containerd); then
+    BERTH_TESTBED_STARTED+=("$pid")
+  fi
+  if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/registry.pid" docker-registry); then
+    BERTH_TESTBED_STARTED+=("$pid")
+  fi
+  berth_testbed_down
+  _bed_remove_registry_storage
+}
+
+_bed_status() {
+  local sock=$BERTH_TEST_RUN_DIR/containerd.sock
+  if _bed_containerd_answers "$BERTH_TEST_DEFAULT_CONTAINERD"; then
+    echo "containerd: the machine's, at $BERTH_TEST_DEFAULT_CONTAINERD"
+  elif _bed_containerd_answers "$sock"; then
+    echo "containerd: the test bed's, at $sock"
+  else
+    echo "containerd: none answers"
+  fi
+  if _bed_registry_answers "$BERTH_TEST_REGISTRY_PORT"; then
+    echo "registry: 127.0.0.1:$BERTH_TEST_REGISTRY_PORT"
+  else
+    echo "registry: none answers at 127.0.0.1:$BERTH_TEST_REGISTRY_PORT"
+  fi
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -uo pipefail
+  case ${1:-} in
+    up)
+      # Daemons outlive this shell: `down` ends them.
+      BERTH_TESTBED_DETACH=1
+      berth_testbed_up || exit 1
+      printf 'export BERTH_TEST_CONTAINERD_ADDRESS=%q\n' "$BERTH_TEST_CONTAINERD_ADDRESS"
+      printf 'export BERTH_TEST_REGISTRY=%q\n' "$BERTH_TEST_REGISTRY"
+      ;;
+    down) _bed_down_all ;;
+    status) _bed_status ;;
+    *)
+      echo "usage: $0 up|down|status" >&2
+      exit 2
+      ;;
+  esac
+fi
