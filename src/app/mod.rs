@@ -53,12 +53,12 @@ impl ProjectOptions {
         stdin: &mut dyn FnMut() -> std::io::Result<String>,
         warnings: &mut Vec<String>,
     ) -> Result<Resolved> {
-        let first = self.pass(&os_env, cwd, fs, warnings)?;
+        let first = self.pass(&os_env, cwd, fs, warnings, true)?;
         let mut env = os_env.clone();
         for (k, v) in loader::env_from_files(fs, &os_env, &first.env_files, warnings)? {
             env.entry(k).or_insert(v);
         }
-        let second = self.pass(&env, cwd, fs, warnings)?;
+        let second = self.pass(&env, cwd, fs, warnings, false)?;
         let mut full = env.clone();
         for (k, v) in loader::env_from_files(fs, &env, &second.env_files, &mut Vec::new())? {
             full.entry(k).or_insert(v);
@@ -109,7 +109,17 @@ impl ProjectOptions {
         })
     }
 
-    fn pass(&self, env: &Env, cwd: &Path, fs: &dyn Fs, warnings: &mut Vec<String>) -> Result<Pass> {
+    /// One resolution pass. The first one only finds the env files that may set COMPOSE_FILE:
+    /// compose does not check the compose files then, and with none found it reads the `.env`
+    /// of the project directory (`--project-directory`, else the current one).
+    fn pass(
+        &self,
+        env: &Env,
+        cwd: &Path,
+        fs: &dyn Fs,
+        warnings: &mut Vec<String>,
+        first: bool,
+    ) -> Result<Pass> {
         let project_dir = self.project_directory.as_ref().map(|d| absolute(cwd, d));
         let mut config_paths: Vec<PathBuf> = Vec::new();
         let given: Vec<String> = if !self.files.is_empty() {
@@ -130,7 +140,7 @@ impl ProjectOptions {
                 continue;
             }
             let p = absolute(cwd, f);
-            if !fs.is_file(&p) && !fs.is_dir(&p) {
+            if !first && !fs.is_file(&p) && !fs.is_dir(&p) {
                 return Err(Error::not_found(format!(
                     "open {}: no such file or directory",
                     p.display()
@@ -178,7 +188,7 @@ impl ProjectOptions {
                 }
             }
         }
-        if config_paths.is_empty() {
+        if config_paths.is_empty() && !first {
             return Err(Error::not_found(
                 "no configuration file provided: not found",
             ));
@@ -201,9 +211,10 @@ impl ProjectOptions {
         };
         let mut env_files = Vec::new();
         if named.is_empty() {
-            let disabled = env
-                .get("COMPOSE_DISABLE_ENV_FILE")
-                .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+            let disabled = match env.get("COMPOSE_DISABLE_ENV_FILE") {
+                None => false,
+                Some(v) => parse_go_bool(v)?,
+            };
             let dot = working_dir.join(".env");
             if !disabled && fs.is_file(&dot) {
                 env_files.push(dot);
@@ -228,6 +239,17 @@ impl ProjectOptions {
     }
 }
 
+/// Go's `strconv.ParseBool`, with its error.
+fn parse_go_bool(v: &str) -> Result<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(Error::other(format!(
+            "strconv.ParseBool: parsing {v:?}: invalid syntax"
+        ))),
+    }
+}
+
 struct Pass {
     config_paths: Vec<PathBuf>,
     working_dir: PathBuf,
@@ -248,4 +270,65 @@ fn join_paths(p: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::memfs::MemFs;
+
+    fn resolve(opts: &ProjectOptions, fs: &MemFs) -> Result<Resolved> {
+        let mut stdin = || Ok(String::new());
+        opts.resolve(Env::new(), Path::new("/w"), fs, &mut stdin, &mut Vec::new())
+    }
+
+    #[test]
+    fn local_dotenv_can_point_compose_file_elsewhere() {
+        // no compose file in the current directory: its `.env` is still read and may set
+        // COMPOSE_FILE; the project's own `.env` then fills in what the local one lacks
+        let fs = MemFs::default()
+            .with("/w/.env", "COMPOSE_FILE=proj/compose.yaml\nV=local\n")
+            .with("/w/proj/compose.yaml", "services: {db: {image: x}}\n")
+            .with("/w/proj/.env", "V=project\nONLY=p\n");
+        let r = resolve(&ProjectOptions::default(), &fs).unwrap();
+        assert_eq!(r.load.working_dir, PathBuf::from("/w/proj"));
+        assert_eq!(r.load.env.get("V").map(String::as_str), Some("local"));
+        assert_eq!(r.load.env.get("ONLY").map(String::as_str), Some("p"));
+    }
+
+    #[test]
+    fn disable_env_file_must_be_a_go_bool() {
+        let fs = MemFs::default()
+            .with("/w/.env", "A=dot\n")
+            .with("/w/compose.yaml", "services: {a: {image: x}}\n");
+        let opts = ProjectOptions::default();
+        let run = |v: &str| {
+            let env: Env = [("COMPOSE_DISABLE_ENV_FILE".to_string(), v.to_string())]
+                .into_iter()
+                .collect();
+            let mut stdin = || Ok(String::new());
+            opts.resolve(env, Path::new("/w"), &fs, &mut stdin, &mut Vec::new())
+        };
+        assert!(!run("T").unwrap().load.env.contains_key("A"));
+        assert_eq!(
+            run("0").unwrap().load.env.get("A").map(String::as_str),
+            Some("dot")
+        );
+        let e = run("maybe").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn no_compose_file_anywhere_is_not_found() {
+        let fs = MemFs::default().with("/w/.env", "V=1\n");
+        let e = resolve(&ProjectOptions::default(), &fs).unwrap_err();
+        assert!(
+            e.to_string().contains("no configuration file provided"),
+            "{e}"
+        );
+    }
 }
