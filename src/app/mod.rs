@@ -5,7 +5,7 @@ pub mod config;
 
 use std::path::{Path, PathBuf};
 
-use crate::model::error::{Error, Result};
+use crate::model::error::{Error, ErrorKind, Result};
 use crate::model::loader::{self, ConfigFile, Env, Fs, LoadOptions};
 
 /// The project flags every verb shares (`-f`, `-p`, `--project-directory`, ...).
@@ -55,12 +55,16 @@ impl ProjectOptions {
     ) -> Result<Resolved> {
         let first = self.pass(&os_env, cwd, fs, warnings, true)?;
         let mut env = os_env.clone();
-        for (k, v) in loader::env_from_files(fs, &os_env, &first.env_files, warnings)? {
+        for (k, v) in project_env(fs, &os_env, &first.env_files, warnings)? {
+            if !env.contains_key(&k) && (k.is_empty() || k.contains(['=', '\0'])) {
+                // compose exports the project env files into its own process environment
+                return Err(Error::other("setenv: invalid argument"));
+            }
             env.entry(k).or_insert(v);
         }
         let second = self.pass(&env, cwd, fs, warnings, false)?;
         let mut full = env.clone();
-        for (k, v) in loader::env_from_files(fs, &env, &second.env_files, &mut Vec::new())? {
+        for (k, v) in project_env(fs, &env, &second.env_files, &mut Vec::new())? {
             full.entry(k).or_insert(v);
         }
 
@@ -239,6 +243,32 @@ impl ProjectOptions {
     }
 }
 
+/// The variables of the project's env files (`.env`, `--env-file`, COMPOSE_ENV_FILES). Compose
+/// reads them before loading anything, so a file it cannot parse fails the command (exit 1).
+fn project_env(
+    fs: &dyn Fs,
+    env: &Env,
+    files: &[PathBuf],
+    warnings: &mut Vec<String>,
+) -> Result<Env> {
+    loader::env_from_files(fs, env, files, warnings).map_err(|e| {
+        if e.kind != ErrorKind::Invalid {
+            return e;
+        }
+        let inner = if e.pos.line > 0 {
+            format!("line {}: {}", e.pos.line, e.msg)
+        } else {
+            e.msg.clone()
+        };
+        let file = if e.pos.file.is_empty() {
+            String::new()
+        } else {
+            format!("failed to read {}: ", e.pos.file)
+        };
+        Error::other(format!("{file}{inner}"))
+    })
+}
+
 /// Go's `strconv.ParseBool`, with its error.
 fn parse_go_bool(v: &str) -> Result<bool> {
     match v {
@@ -320,6 +350,37 @@ mod tests {
             "strconv.ParseBool: parsing \"maybe\": invalid syntax"
         );
         assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn project_env_file_errors_exit_1() {
+        let compose = "services: {a: {image: x}}\n";
+        let run = |dotenv: &str| {
+            let fs = MemFs::default()
+                .with("/w/.env", dotenv)
+                .with("/w/compose.yaml", compose);
+            resolve(&ProjectOptions::default(), &fs)
+        };
+        let e = run("A=1\nINVALID LINE\n").unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            e.to_string(),
+            "failed to read /w/.env: line 2: key cannot contain a space"
+        );
+        let e = run("A=${UNSET_VAR:?Test error}\n").unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().starts_with("failed to read /w/.env: "), "{e}");
+        assert!(
+            e.to_string()
+                .contains("required variable UNSET_VAR is missing a value: Test error"),
+            "{e}"
+        );
+        // an empty name cannot be exported
+        let e = run("=\"value\"\n").unwrap_err();
+        assert_eq!(
+            (e.exit_code(), e.to_string()),
+            (1, "setenv: invalid argument".to_string())
+        );
     }
 
     #[test]
