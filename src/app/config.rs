@@ -68,10 +68,7 @@ fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
     let resolved = opts
         .project
         .resolve(os_env, &cwd, &RealFs, &mut stdin, warnings)?;
-    let mut load = resolved.load.clone();
-    load.interpolate = opts.interpolate;
-    load.normalize = opts.normalize;
-    load.resolve_paths = opts.resolve_paths;
+    let load = load_options(opts, &resolved.load);
 
     let loaded = loader::load(&load, &RealFs, warnings)?;
     let fmt = match opts.format {
@@ -146,6 +143,20 @@ fn render(opts: &ConfigOptions, warnings: &mut Vec<String>) -> Result<String> {
         }
     };
     Ok(text)
+}
+
+/// The loader options `config` uses. In the raw model (`--no-interpolate` without a listing)
+/// compose resolves bare `environment` entries, build args and `environment`-sourced secrets
+/// and configs against nothing but the project name.
+fn load_options(opts: &ConfigOptions, base: &loader::LoadOptions) -> loader::LoadOptions {
+    let mut load = base.clone();
+    load.interpolate = opts.interpolate;
+    load.normalize = opts.normalize;
+    load.resolve_paths = opts.resolve_paths;
+    if !opts.interpolate && opts.listing.is_none() {
+        load.resolve_from_env = false;
+    }
+    load
 }
 
 /// Lists of the raw model that compose-go rebuilds, after dropping empty values, as non-nil
@@ -241,6 +252,31 @@ mod tests {
         opts.listing = None;
         opts.interpolate = true;
         assert_eq!(classify(&opts, e()).exit_code(), 15);
+    }
+
+    #[test]
+    fn raw_model_is_loaded_without_the_environment() {
+        let mut opts = ConfigOptions {
+            project: ProjectOptions::default(),
+            services: Vec::new(),
+            format: Format::Yaml,
+            interpolate: false,
+            normalize: true,
+            resolve_paths: true,
+            consistency: true,
+            listing: None,
+        };
+        let env: loader::Env = [("DEBUG".to_string(), "1".to_string())]
+            .into_iter()
+            .collect();
+        let base = loader::LoadOptions::new("/p".into(), Vec::new(), env);
+        assert!(!load_options(&opts, &base).resolve_from_env);
+        // a listing, or interpolation, resolves from the environment
+        opts.listing = Some(Listing::Services);
+        assert!(load_options(&opts, &base).resolve_from_env);
+        opts.listing = None;
+        opts.interpolate = true;
+        assert!(load_options(&opts, &base).resolve_from_env);
     }
 
     fn raw_json(src: &str, normalize: bool) -> String {

@@ -5,7 +5,7 @@ pub mod config;
 
 use std::path::{Path, PathBuf};
 
-use crate::model::error::{Error, Result};
+use crate::model::error::{Error, ErrorKind, Result};
 use crate::model::loader::{self, ConfigFile, Env, Fs, LoadOptions};
 
 /// The project flags every verb shares (`-f`, `-p`, `--project-directory`, ...).
@@ -53,14 +53,18 @@ impl ProjectOptions {
         stdin: &mut dyn FnMut() -> std::io::Result<String>,
         warnings: &mut Vec<String>,
     ) -> Result<Resolved> {
-        let first = self.pass(&os_env, cwd, fs, warnings)?;
+        let first = self.pass(&os_env, cwd, fs, warnings, true)?;
         let mut env = os_env.clone();
-        for (k, v) in loader::env_from_files(fs, &os_env, &first.env_files, warnings)? {
+        for (k, v) in project_env(fs, &os_env, &first.env_files, warnings)? {
+            if !env.contains_key(&k) && (k.is_empty() || k.contains(['=', '\0'])) {
+                // compose exports the project env files into its own process environment
+                return Err(Error::other("setenv: invalid argument"));
+            }
             env.entry(k).or_insert(v);
         }
-        let second = self.pass(&env, cwd, fs, warnings)?;
+        let second = self.pass(&env, cwd, fs, warnings, false)?;
         let mut full = env.clone();
-        for (k, v) in loader::env_from_files(fs, &env, &second.env_files, &mut Vec::new())? {
+        for (k, v) in project_env(fs, &env, &second.env_files, &mut Vec::new())? {
             full.entry(k).or_insert(v);
         }
 
@@ -109,7 +113,17 @@ impl ProjectOptions {
         })
     }
 
-    fn pass(&self, env: &Env, cwd: &Path, fs: &dyn Fs, warnings: &mut Vec<String>) -> Result<Pass> {
+    /// One resolution pass. The first one only finds the env files that may set COMPOSE_FILE:
+    /// compose does not check the compose files then, and with none found it reads the `.env`
+    /// of the project directory (`--project-directory`, else the current one).
+    fn pass(
+        &self,
+        env: &Env,
+        cwd: &Path,
+        fs: &dyn Fs,
+        warnings: &mut Vec<String>,
+        first: bool,
+    ) -> Result<Pass> {
         let project_dir = self.project_directory.as_ref().map(|d| absolute(cwd, d));
         let mut config_paths: Vec<PathBuf> = Vec::new();
         let given: Vec<String> = if !self.files.is_empty() {
@@ -130,7 +144,7 @@ impl ProjectOptions {
                 continue;
             }
             let p = absolute(cwd, f);
-            if !fs.is_file(&p) && !fs.is_dir(&p) {
+            if !first && !fs.is_file(&p) && !fs.is_dir(&p) {
                 return Err(Error::not_found(format!(
                     "open {}: no such file or directory",
                     p.display()
@@ -178,7 +192,7 @@ impl ProjectOptions {
                 }
             }
         }
-        if config_paths.is_empty() {
+        if config_paths.is_empty() && !first {
             return Err(Error::not_found(
                 "no configuration file provided: not found",
             ));
@@ -201,9 +215,10 @@ impl ProjectOptions {
         };
         let mut env_files = Vec::new();
         if named.is_empty() {
-            let disabled = env
-                .get("COMPOSE_DISABLE_ENV_FILE")
-                .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+            let disabled = match env.get("COMPOSE_DISABLE_ENV_FILE") {
+                None => false,
+                Some(v) => parse_go_bool(v)?,
+            };
             let dot = working_dir.join(".env");
             if !disabled && fs.is_file(&dot) {
                 env_files.push(dot);
@@ -228,6 +243,43 @@ impl ProjectOptions {
     }
 }
 
+/// The variables of the project's env files (`.env`, `--env-file`, COMPOSE_ENV_FILES). Compose
+/// reads them before loading anything, so a file it cannot parse fails the command (exit 1).
+fn project_env(
+    fs: &dyn Fs,
+    env: &Env,
+    files: &[PathBuf],
+    warnings: &mut Vec<String>,
+) -> Result<Env> {
+    loader::env_from_files(fs, env, files, warnings).map_err(|e| {
+        if e.kind != ErrorKind::Invalid {
+            return e;
+        }
+        let inner = if e.pos.line > 0 {
+            format!("line {}: {}", e.pos.line, e.msg)
+        } else {
+            e.msg.clone()
+        };
+        let file = if e.pos.file.is_empty() {
+            String::new()
+        } else {
+            format!("failed to read {}: ", e.pos.file)
+        };
+        Error::other(format!("{file}{inner}"))
+    })
+}
+
+/// Go's `strconv.ParseBool`, with its error.
+fn parse_go_bool(v: &str) -> Result<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(Error::other(format!(
+            "strconv.ParseBool: parsing {v:?}: invalid syntax"
+        ))),
+    }
+}
+
 struct Pass {
     config_paths: Vec<PathBuf>,
     working_dir: PathBuf,
@@ -248,4 +300,96 @@ fn join_paths(p: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::memfs::MemFs;
+
+    fn resolve(opts: &ProjectOptions, fs: &MemFs) -> Result<Resolved> {
+        let mut stdin = || Ok(String::new());
+        opts.resolve(Env::new(), Path::new("/w"), fs, &mut stdin, &mut Vec::new())
+    }
+
+    #[test]
+    fn local_dotenv_can_point_compose_file_elsewhere() {
+        // no compose file in the current directory: its `.env` is still read and may set
+        // COMPOSE_FILE; the project's own `.env` then fills in what the local one lacks
+        let fs = MemFs::default()
+            .with("/w/.env", "COMPOSE_FILE=proj/compose.yaml\nV=local\n")
+            .with("/w/proj/compose.yaml", "services: {db: {image: x}}\n")
+            .with("/w/proj/.env", "V=project\nONLY=p\n");
+        let r = resolve(&ProjectOptions::default(), &fs).unwrap();
+        assert_eq!(r.load.working_dir, PathBuf::from("/w/proj"));
+        assert_eq!(r.load.env.get("V").map(String::as_str), Some("local"));
+        assert_eq!(r.load.env.get("ONLY").map(String::as_str), Some("p"));
+    }
+
+    #[test]
+    fn disable_env_file_must_be_a_go_bool() {
+        let fs = MemFs::default()
+            .with("/w/.env", "A=dot\n")
+            .with("/w/compose.yaml", "services: {a: {image: x}}\n");
+        let opts = ProjectOptions::default();
+        let run = |v: &str| {
+            let env: Env = [("COMPOSE_DISABLE_ENV_FILE".to_string(), v.to_string())]
+                .into_iter()
+                .collect();
+            let mut stdin = || Ok(String::new());
+            opts.resolve(env, Path::new("/w"), &fs, &mut stdin, &mut Vec::new())
+        };
+        assert!(!run("T").unwrap().load.env.contains_key("A"));
+        assert_eq!(
+            run("0").unwrap().load.env.get("A").map(String::as_str),
+            Some("dot")
+        );
+        let e = run("maybe").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn project_env_file_errors_exit_1() {
+        let compose = "services: {a: {image: x}}\n";
+        let run = |dotenv: &str| {
+            let fs = MemFs::default()
+                .with("/w/.env", dotenv)
+                .with("/w/compose.yaml", compose);
+            resolve(&ProjectOptions::default(), &fs)
+        };
+        let e = run("A=1\nINVALID LINE\n").unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            e.to_string(),
+            "failed to read /w/.env: line 2: key cannot contain a space"
+        );
+        let e = run("A=${UNSET_VAR:?Test error}\n").unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().starts_with("failed to read /w/.env: "), "{e}");
+        assert!(
+            e.to_string()
+                .contains("required variable UNSET_VAR is missing a value: Test error"),
+            "{e}"
+        );
+        // an empty name cannot be exported
+        let e = run("=\"value\"\n").unwrap_err();
+        assert_eq!(
+            (e.exit_code(), e.to_string()),
+            (1, "setenv: invalid argument".to_string())
+        );
+    }
+
+    #[test]
+    fn no_compose_file_anywhere_is_not_found() {
+        let fs = MemFs::default().with("/w/.env", "V=1\n");
+        let e = resolve(&ProjectOptions::default(), &fs).unwrap_err();
+        assert!(
+            e.to_string().contains("no configuration file provided"),
+            "{e}"
+        );
+    }
 }

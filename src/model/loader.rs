@@ -58,6 +58,10 @@ pub struct LoadOptions {
     pub interpolate: bool,
     pub normalize: bool,
     pub resolve_paths: bool,
+    /// Resolve bare `environment` entries, build args and `environment`-sourced secrets and
+    /// configs against `env`. Off, they see only COMPOSE_PROJECT_NAME, as in the model compose
+    /// prints for `config --no-interpolate`.
+    pub resolve_from_env: bool,
 }
 
 impl LoadOptions {
@@ -70,8 +74,22 @@ impl LoadOptions {
             interpolate: true,
             normalize: true,
             resolve_paths: true,
+            resolve_from_env: true,
         }
     }
+}
+
+/// The part of `env` the model's environment resolution sees (see `resolve_from_env`).
+fn resolution_env(env: &Env, from_env: bool) -> std::borrow::Cow<'_, Env> {
+    if from_env {
+        return std::borrow::Cow::Borrowed(env);
+    }
+    std::borrow::Cow::Owned(
+        env.iter()
+            .filter(|(k, _)| *k == "COMPOSE_PROJECT_NAME")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
 
 /// The loaded tree, its project name and the warnings met on the way.
@@ -92,6 +110,7 @@ struct Phases {
     validate: bool,
     defaults: bool,
     resolve_paths: bool,
+    resolve_from_env: bool,
 }
 
 struct Loader<'a> {
@@ -144,6 +163,7 @@ impl Loader<'_> {
             validate: true,
             defaults: true,
             resolve_paths: opts.resolve_paths,
+            resolve_from_env: opts.resolve_from_env,
         };
         let files: Vec<PathBuf> = opts.files.iter().map(|f| f.path.clone()).collect();
         let mut model = self.load_files(
@@ -166,7 +186,7 @@ impl Loader<'_> {
                 // `name` goes first, as Compose prints it
                 m.shift_insert(0, "name".into(), Node::str(name.clone()));
             }
-            normalize::normalize(&mut model, &env);
+            normalize::normalize(&mut model, &resolution_env(&env, opts.resolve_from_env));
         }
         Ok(Loaded { model, name, env })
     }
@@ -292,7 +312,7 @@ impl Loader<'_> {
         if phases.resolve_paths {
             paths::resolve(&mut dict, base_dir, self.home.as_deref())?;
         }
-        resolve_environment(&mut dict, env);
+        resolve_environment(&mut dict, &resolution_env(env, phases.resolve_from_env));
         Ok(dict)
     }
 
@@ -512,6 +532,7 @@ impl Loader<'_> {
             validate: false,
             defaults: false,
             resolve_paths: false,
+            resolve_from_env: ctx.phases.resolve_from_env,
         };
         let (mut source, resets) = self.load_file(
             &local,

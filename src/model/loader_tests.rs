@@ -211,3 +211,38 @@ fn printed_project_decodes_to_the_same_project() {
         field::Field::encode(&p.services["web"], Fmt::Json)
     );
 }
+
+#[test]
+fn model_without_env_resolution_sees_only_the_project_name() {
+    let fs = MemFs::default().with(
+        "/p/compose.yaml",
+        "services:\n  s:\n    image: x\n    environment: [DEBUG, COMPOSE_PROJECT_NAME]\n    build: {context: ., args: [DEBUG, COMPOSE_PROJECT_NAME]}\nsecrets:\n  t: {environment: DEBUG}\n",
+    );
+    let env: Env = [("DEBUG".to_string(), "1".to_string())]
+        .into_iter()
+        .collect();
+    let mut opts = LoadOptions::new(
+        "/p".into(),
+        vec![ConfigFile {
+            path: "/p/compose.yaml".into(),
+            content: None,
+        }],
+        env,
+    );
+    opts.interpolate = false;
+    opts.resolve_from_env = false;
+    let out = emit::to_yaml(&field::node_to_out(
+        &load(&opts, &fs, &mut Vec::new()).unwrap().model,
+        Fmt::Yaml,
+    ));
+    assert!(out.contains("- DEBUG\n"), "{out}");
+    assert!(out.contains("- COMPOSE_PROJECT_NAME=p\n"), "{out}");
+    assert!(!out.contains("DEBUG=1"), "{out}");
+    assert!(!out.contains("x-#value"), "{out}");
+    opts.resolve_from_env = true;
+    let out = emit::to_yaml(&field::node_to_out(
+        &load(&opts, &fs, &mut Vec::new()).unwrap().model,
+        Fmt::Yaml,
+    ));
+    assert!(out.contains("DEBUG=1"), "{out}");
+}
