@@ -1,0 +1,3 @@
+//! Images: references, registries, storing and unpacking into containerd.
+
+pub mod store;
