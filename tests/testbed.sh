@@ -353,12 +353,22 @@ server = "https://registry-1.docker.io"
 [host."http://$plain"]
   capabilities = ["pull", "resolve"]
 TOML
+  # Each file also names its server in a [host] table: containerd 1.6 (Debian bookworm's)
+  # rejects a hosts.toml without one ("invalid `host` tree") and then falls back to plain HTTP
+  # for 127.0.0.1, which the TLS registry answers with 400.
   cat >"$dir/$plain/hosts.toml" <<TOML
 server = "http://$plain"
+
+[host."http://$plain"]
+  capabilities = ["pull", "resolve", "push"]
 TOML
   cat >"$dir/$auth/hosts.toml" <<TOML
 server = "https://$auth"
 ca = "$BERTH_TEST_RUN_DIR/tls/ca.pem"
+
+[host."https://$auth"]
+  capabilities = ["pull", "resolve", "push"]
+  ca = "$BERTH_TEST_RUN_DIR/tls/ca.pem"
 TOML
 }
 
