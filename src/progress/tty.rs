@@ -55,8 +55,8 @@ impl TtyView {
         }
     }
 
-    /// Merges one event, with compose's rules: a finished resource ignores later working
-    /// updates, byte counts only grow, and a parent can be set or unset but not swapped.
+    /// Merges one event, with compose's rules: byte counts only grow, and a parent can be set or
+    /// unset but not swapped.
     pub fn update(&mut self, mut event: Event, now: Instant) {
         let Some(last) = self.entries.get_mut(&event.id) else {
             let end = matches!(event.status, Status::Done | Status::Error).then_some(now);
@@ -72,14 +72,11 @@ impl TtyView {
             );
             return;
         };
-        match event.status {
-            Status::Working if last.end.is_some() => return,
-            Status::Working => {}
-            _ => {
-                if last.end.is_none() {
-                    last.end = Some(now);
-                }
-            }
+        // A resource finishes when its status changes to a final one; a working update after
+        // that (Extracting after Download complete) brings it back, its timer running on from
+        // its start. This is compose 2.27's rule; 2.26 froze the line at the first final status.
+        if event.status != Status::Working && event.status != last.event.status {
+            last.end = Some(now);
         }
         let previous = &last.event;
         event.total = event.total.max(previous.total);
@@ -131,7 +128,9 @@ impl TtyView {
         }
 
         for entry in self.entries.values_mut() {
-            if entry.end.is_none() && now.duration_since(entry.start) > SPINNER_DELAY {
+            if entry.event.status == Status::Working
+                && now.duration_since(entry.start) > SPINNER_DELAY
+            {
                 entry.frame += 1;
             }
         }
@@ -258,12 +257,17 @@ mod tests {
             Event::downloading("4abcf2066143", "web", 1_200_000, 3_400_000),
             at(1500),
         );
+        view.update(Event::download_complete("4abcf2066143", "web"), at(1800));
+        view.update(Event::extracting("4abcf2066143", "web", 10, 20), at(1900));
+        let extracting = strip_controls(&view.frame(at(2000), 60, 24));
+        assert!(
+            extracting.contains("   ⠹ 4abcf2066143 Extracting   [="),
+            "{extracting}"
+        );
         view.update(Event::pull_complete("4abcf2066143", "web"), at(2500));
-        // A late byte update after completion is ignored.
-        view.update(Event::extracting("4abcf2066143", "web", 10, 20), at(2600));
         view.update(Event::pulled("web"), at(3200));
         let last = view.finish(at(3300), 60, 24);
-        assert!(last.starts_with("\x1b[4A\r"));
+        assert!(last.starts_with("\x1b[4A\r"), "{last:?}");
         assert_eq!(
             strip_controls(&last["\x1b[4A".len()..]),
             concat!(
