@@ -32,6 +32,7 @@ struct Entry {
 pub struct TtyView {
     title: String,
     palette: Palette,
+    /// Ids in the order first seen; every id here has an entry (indexing by them cannot fail).
     order: Vec<String>,
     entries: HashMap<String, Entry>,
     /// Lines drawn by the last frame, header excluded (compose also shows it as the header's total).
