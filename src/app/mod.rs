@@ -2,11 +2,78 @@
 //! environment, which files to load, their content) and passes it in as data.
 
 pub mod config;
+pub mod engine;
+pub mod images;
+pub mod pull;
 
 use std::path::{Path, PathBuf};
 
 use crate::model::error::{Error, ErrorKind, Result};
 use crate::model::loader::{self, ConfigFile, Env, Fs, LoadOptions};
+
+/// What a verb that works on containers and images can fail with; each kind has the exit code
+/// Docker Compose gives it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The Compose files (their own exit codes: 14 not found, 15 invalid, 1 other).
+    #[error("{0}")]
+    Model(#[from] Error),
+    #[error("{0}")]
+    Containerd(#[from] crate::containerd::Error),
+    /// Pulling failed (exit 18, compose's PullFailure).
+    #[error("{0}")]
+    Pull(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Model(e) => e.exit_code(),
+            AppError::Pull(_) => 18,
+            AppError::Containerd(_) | AppError::Other(_) => 1,
+        }
+    }
+}
+
+/// A loaded project and the environment it was resolved with.
+pub struct Loaded {
+    pub project: crate::model::types::Project,
+    pub env: Env,
+}
+
+/// Loads the project as every verb but `config` does: interpolated, normalized, consistent,
+/// profiles enabled for the services named, and those services (with their dependencies)
+/// selected. A name that is no service is compose's `no such service` error.
+pub fn load_project(
+    opts: &ProjectOptions,
+    services: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<Loaded> {
+    use crate::model::loader::RealFs;
+    use crate::model::project::{self, ProjectSettings};
+    let cwd = std::env::current_dir().map_err(|e| Error::other(format!("getwd: {e}")))?;
+    let os_env: Env = std::env::vars().collect();
+    let mut stdin = || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    };
+    let resolved = opts.resolve(os_env, &cwd, &RealFs, &mut stdin, warnings)?;
+    let loaded = loader::load(&resolved.load, &RealFs, warnings)?;
+    let settings = ProjectSettings {
+        profiles: resolved.profiles.clone(),
+        consistency: true,
+        resolve_environment: true,
+        discard_env_files: true,
+        services: services.to_vec(),
+    };
+    let project = project::build(&loaded, &loaded.env, &RealFs, &settings, warnings)?;
+    Ok(Loaded {
+        project,
+        env: loaded.env,
+    })
+}
 
 /// The project flags every verb shares (`-f`, `-p`, `--project-directory`, ...).
 #[derive(Clone, Debug, Default)]

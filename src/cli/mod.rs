@@ -2,6 +2,9 @@
 //! Handlers fill an options struct, call `app`, and are the only place that prints.
 
 mod config;
+mod images;
+mod pull;
+mod table;
 
 use std::io::Write;
 
@@ -55,6 +58,17 @@ pub struct GlobalArgs {
     /// Run compose in backward compatibility mode
     #[arg(long, global = true)]
     pub compatibility: bool,
+    /// containerd's socket
+    #[arg(long, global = true, env = "CONTAINERD_ADDRESS", value_name = "PATH",
+          default_value = crate::containerd::DEFAULT_ADDRESS)]
+    pub address: String,
+    /// containerd namespace berth works in
+    #[arg(long, global = true, env = "CONTAINERD_NAMESPACE", value_name = "NAME",
+          default_value = crate::containerd::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// Directories of registry hosts.toml files (default /etc/containerd/certs.d, /etc/docker/certs.d)
+    #[arg(long = "hosts-dir", global = true, value_name = "DIR")]
+    pub hosts_dir: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,7 +91,7 @@ pub enum Command {
     /// Execute a command in a running container
     Exec(NotYet),
     /// List images used by the created containers
-    Images(NotYet),
+    Images(images::ImagesArgs),
     /// Force stop service containers
     Kill(NotYet),
     /// View output from containers
@@ -91,7 +105,7 @@ pub enum Command {
     /// List containers
     Ps(NotYet),
     /// Pull service images
-    Pull(NotYet),
+    Pull(pull::PullArgs),
     /// Push service images
     Push(NotYet),
     /// Restart service containers
@@ -180,6 +194,51 @@ impl GlobalArgs {
     }
 }
 
+impl GlobalArgs {
+    /// Where containerd is and where registry settings are read from.
+    pub fn engine_options(&self) -> crate::app::engine::EngineOptions {
+        let mut engine = crate::app::engine::EngineOptions {
+            address: self.address.clone().into(),
+            namespace: self.namespace.clone(),
+            ..Default::default()
+        };
+        if !self.hosts_dir.is_empty() {
+            engine.hosts_dirs = self.hosts_dir.iter().map(Into::into).collect();
+        }
+        engine
+    }
+
+    /// The progress mode from `--progress` and `--ansi` (COMPOSE_ANSI when `--ansi` is not
+    /// given).
+    pub fn progress_mode(&self) -> Result<crate::progress::Mode, crate::progress::ProgressError> {
+        let ansi_given = std::env::args().any(|a| a == "--ansi" || a.starts_with("--ansi="));
+        let env = std::env::var("COMPOSE_ANSI").ok();
+        let ansi = crate::progress::effective_ansi(
+            ansi_given.then_some(self.ansi.as_str()),
+            env.as_deref(),
+        );
+        crate::progress::Mode::from_flags(&self.progress, &ansi)
+    }
+}
+
+/// Runs `f` on a multi-threaded tokio runtime and returns its exit code.
+pub(crate) fn with_runtime<F, Fut>(f: F) -> i32
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = i32>,
+{
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            1
+        }
+    }
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
@@ -192,6 +251,8 @@ pub fn run() -> i32 {
     };
     match &cli.command {
         Command::Config(args) => config::run(&cli.global, args),
+        Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Images(args) => images::run(&cli.global, args),
         other => {
             let _ = writeln!(
                 std::io::stderr(),

@@ -13,8 +13,8 @@ use containerd_client::tonic::Streaming;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use containerd_client::tonic;
 use super::{Client, Code, Error, Result};
+use containerd_client::tonic;
 
 /// What containerd knows of a stored blob.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -72,18 +72,20 @@ impl Client {
         }
         let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
         ContentClient::new(self.channel.clone())
-            .update(self.request(UpdateRequest {
-                info: Some(Info {
-                    digest: digest.to_owned(),
-                    labels: labels
-                        .iter()
-                        .filter(|(_, v)| !v.is_empty())
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    ..Default::default()
+            .update(
+                self.request(UpdateRequest {
+                    info: Some(Info {
+                        digest: digest.to_owned(),
+                        labels: labels
+                            .iter()
+                            .filter(|(_, v)| !v.is_empty())
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths }),
                 }),
-                update_mask: Some(prost_types::FieldMask { paths }),
-            }))
+            )
             .await
             .map_err(|s| self.status_error("content update", s))?;
         Ok(())
@@ -92,12 +94,15 @@ impl Client {
     /// Reads the whole of a small blob (a manifest, an index, a config). Refuses blobs larger
     /// than `limit` bytes, so a wrong digest cannot make berth read a layer into memory.
     pub async fn content_read_all(&self, digest: &str, limit: i64) -> Result<Vec<u8>> {
-        let info = self.content_info(digest).await?.ok_or_else(|| Error::Call {
-            address: self.address.clone(),
-            call: "content read",
-            code: Code::NotFound,
-            message: format!("content digest {digest}: not found"),
-        })?;
+        let info = self
+            .content_info(digest)
+            .await?
+            .ok_or_else(|| Error::Call {
+                address: self.address.clone(),
+                call: "content read",
+                code: Code::NotFound,
+                message: format!("content digest {digest}: not found"),
+            })?;
         if info.size > limit {
             return Err(Error::Call {
                 address: self.address.clone(),
@@ -151,9 +156,11 @@ impl Client {
         // Enough room that a writer never waits on the channel: each message is answered
         // before the next is sent.
         let (tx, rx) = mpsc::channel::<WriteContentRequest>(4);
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|m| (m, rx))
-        });
+        let stream =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
+            );
         tx.send(WriteContentRequest {
             action: WriteAction::Stat as i32,
             r#ref: reference.to_owned(),

@@ -10,8 +10,8 @@ use containerd_client::services::v1::{
     ListImagesRequest, UpdateImageRequest,
 };
 
-use containerd_client::tonic;
 use super::{Client, Code, Descriptor, Result};
+use containerd_client::tonic;
 
 /// An image record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::{CreateRequest, DeleteRequest, ListRequest};
 
-use containerd_client::tonic;
 use super::{Client, Result};
+use containerd_client::tonic;
 
 /// The label that makes containerd's collector drop a lease after a time, so a lease whose
 /// owner died (berth killed mid-pull) does not pin its resources for ever.

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::snapshots::{
-    CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, MountsRequest,
-    PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
+    CommitSnapshotRequest, Info, Kind, ListSnapshotsRequest, MountsRequest, PrepareSnapshotRequest,
+    RemoveSnapshotRequest, StatSnapshotRequest, UsageRequest,
 };
 use containerd_client::services::v1::ApplyRequest;
 use futures_util::StreamExt;
 
-use containerd_client::tonic;
 use super::{Client, Descriptor, Result};
+use containerd_client::tonic;
 
 /// A mount as the snapshotter describes it (`type`, `source`, `options`), to be mounted by
 /// whoever uses the snapshot.
@@ -44,7 +44,11 @@ pub struct SnapshotInfo {
 
 impl Client {
     /// Snapshot `key` of `snapshotter`, or `None`.
-    pub async fn snapshot_stat(&self, snapshotter: &str, key: &str) -> Result<Option<SnapshotInfo>> {
+    pub async fn snapshot_stat(
+        &self,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<Option<SnapshotInfo>> {
         match SnapshotsClient::new(self.channel.clone())
             .stat(self.request(StatSnapshotRequest {
                 snapshotter: snapshotter.to_owned(),
@@ -76,7 +80,12 @@ impl Client {
             }))
             .await
             .map_err(|s| self.status_error("snapshot prepare", s))?;
-        Ok(reply.into_inner().mounts.into_iter().map(mount_from_proto).collect())
+        Ok(reply
+            .into_inner()
+            .mounts
+            .into_iter()
+            .map(mount_from_proto)
+            .collect())
     }
 
     /// The mounts of an existing snapshot.
@@ -88,7 +97,12 @@ impl Client {
             }))
             .await
             .map_err(|s| self.status_error("snapshot mounts", s))?;
-        Ok(reply.into_inner().mounts.into_iter().map(mount_from_proto).collect())
+        Ok(reply
+            .into_inner()
+            .mounts
+            .into_iter()
+            .map(mount_from_proto)
+            .collect())
     }
 
     /// Commits active snapshot `key` as `name`.
@@ -124,6 +138,18 @@ impl Client {
             Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
             Err(s) => Err(self.status_error("snapshot remove", s)),
         }
+    }
+
+    /// The disk space snapshot `key` itself takes (not its parents), in bytes.
+    pub async fn snapshot_usage(&self, snapshotter: &str, key: &str) -> Result<i64> {
+        let reply = SnapshotsClient::new(self.channel.clone())
+            .usage(self.request(UsageRequest {
+                snapshotter: snapshotter.to_owned(),
+                key: key.to_owned(),
+            }))
+            .await
+            .map_err(|s| self.status_error("snapshot usage", s))?;
+        Ok(reply.into_inner().size)
     }
 
     /// Every snapshot of `snapshotter` matching containerd filters.

@@ -81,7 +81,10 @@ pub enum LayerEvent {
     /// The layer's content and snapshot are already there.
     AlreadyExists,
     Waiting,
-    Downloading { current: u64, total: u64 },
+    Downloading {
+        current: u64,
+        total: u64,
+    },
     DownloadComplete,
     Extracting,
     PullComplete,
@@ -280,13 +283,25 @@ async fn store_leased<S: BlobSource>(
                 }
             }
             let parent = if i == 0 { "" } else { chains[i - 1].as_str() };
-            unpack_layer(client, layer, &image.diff_ids[i], &chains[i], parent, on_layer).await?;
+            unpack_layer(
+                client,
+                layer,
+                &image.diff_ids[i],
+                &chains[i],
+                parent,
+                on_layer,
+            )
+            .await?;
         }
         Ok::<(), StoreError>(())
     };
     tokio::try_join!(downloads, unpack)?;
 
-    let layer_digests: Vec<String> = image.layers.iter().map(|l| l.digest().to_string()).collect();
+    let layer_digests: Vec<String> = image
+        .layers
+        .iter()
+        .map(|l| l.digest().to_string())
+        .collect();
     if let Some(top) = chains.last() {
         let mut l = BTreeMap::new();
         l.insert(
@@ -322,6 +337,41 @@ async fn store_leased<S: BlobSource>(
     Ok(target)
 }
 
+/// How long berth waits for another writer (another pull in this or another process) to finish
+/// a blob both need before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(1800);
+
+/// Opens the ingest for blob `digest`, waiting while another writer holds it: when that writer
+/// commits, the blob is simply present.
+async fn open_ingest(
+    client: &Client,
+    digest: &str,
+    size: i64,
+    on_wait: &(dyn Fn() + Sync),
+) -> Result<Ingest, StoreError> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(50);
+    let mut told = false;
+    loop {
+        match client
+            .content_writer(&format!("berth-{digest}"), size, digest)
+            .await
+        {
+            Err(e)
+                if e.code() == Some(containerd::Code::Locked) && started.elapsed() < LOCK_WAIT =>
+            {
+                if !told {
+                    on_wait();
+                    told = true;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Stores a small blob already in memory (verified by containerd against its descriptor), or
 /// labels the stored one.
 async fn put_small(
@@ -332,10 +382,7 @@ async fn put_small(
 ) -> Result<(), StoreError> {
     let digest = desc.digest().to_string();
     let size = i64::try_from(desc.size()).unwrap_or(i64::MAX);
-    match client
-        .content_writer(&format!("berth-{digest}"), size, &digest)
-        .await?
-    {
+    match open_ingest(client, &digest, size, &|| {}).await? {
         Ingest::Present => client.content_set_labels(&digest, &labels).await?,
         Ingest::Open(mut w) => {
             w.write_at(0, bytes.to_vec()).await?;
@@ -363,14 +410,11 @@ async fn fetch_layer<S: BlobSource>(
         digest: digest.clone(),
         reason,
     };
-    on_layer(id, LayerEvent::Waiting);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut w = match client
-            .content_writer(&format!("berth-{digest}"), size, &digest)
-            .await?
-        {
+        let waiting = || on_layer(id, LayerEvent::Waiting);
+        let mut w = match open_ingest(client, &digest, size, &waiting).await? {
             Ingest::Present => {
                 client.content_set_labels(&digest, &labels).await?;
                 on_layer(id, LayerEvent::DownloadComplete);

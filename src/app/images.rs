@@ -1,0 +1,106 @@
+//! `images`: the images the project's containers were made from, as Docker Compose lists them.
+
+use super::engine::EngineOptions;
+use super::{AppError, ProjectOptions};
+use crate::containerd::Client;
+use crate::image::local;
+use crate::image::reference::ImageRef;
+use crate::image::registry::Platform;
+
+/// Docker Compose's label naming a container's project.
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// Docker Compose's label naming a container's service.
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+
+#[derive(Clone, Debug, Default)]
+pub struct ImagesOptions {
+    pub project: ProjectOptions,
+    pub engine: EngineOptions,
+    pub services: Vec<String>,
+}
+
+/// One row: compose's `ImageSummary`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageSummary {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub container_name: String,
+    pub repository: String,
+    pub tag: String,
+    pub size: i64,
+}
+
+/// The project name as compose finds it for verbs that need no model: `-p`, else
+/// COMPOSE_PROJECT_NAME, else the loaded project's.
+pub fn project_name(opts: &ProjectOptions, warnings: &mut Vec<String>) -> Result<String, AppError> {
+    if let Some(p) = opts.project_name.as_deref().filter(|p| !p.is_empty()) {
+        return Ok(p.to_owned());
+    }
+    if let Ok(p) = std::env::var("COMPOSE_PROJECT_NAME") {
+        if !p.is_empty() {
+            return Ok(p);
+        }
+    }
+    Ok(super::load_project(opts, &[], warnings)?.project.name)
+}
+
+/// The images of the project's containers (of `services` only, when named), sorted by
+/// container name.
+pub async fn run(
+    opts: &ImagesOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ImageSummary>, AppError> {
+    let name = project_name(&opts.project, warnings)?.to_lowercase();
+    let client = opts.engine.connect().await?;
+    list(&client, &name, &opts.services).await
+}
+
+/// The rows for project `project` in the client's namespace.
+pub async fn list(
+    client: &Client,
+    project: &str,
+    services: &[String],
+) -> Result<Vec<ImageSummary>, AppError> {
+    let containers = client
+        .container_list(&[format!("labels.\"{PROJECT_LABEL}\"=={project}")])
+        .await?;
+    let platform = Platform::host();
+    let mut rows = Vec::new();
+    for c in containers {
+        let service = c
+            .labels
+            .get(SERVICE_LABEL)
+            .map(String::as_str)
+            .unwrap_or("");
+        if !services.is_empty() && !services.iter().any(|s| s == service) {
+            continue;
+        }
+        let image = local::inspect(client, &c.image, &platform)
+            .await
+            .map_err(|e| AppError::Other(format!("unable to get image '{}': {e}", c.image)))?;
+        let Some(image) = image else {
+            // compose skips images that are gone, then fails on the container that used it
+            return Err(AppError::Other(format!(
+                "failed to retrieve image for container {}",
+                c.id
+            )));
+        };
+        let size = local::unpacked_size(client, &image)
+            .await
+            .map_err(|e| AppError::Other(e.to_string()))?;
+        let (repository, tag) = match ImageRef::parse(&image.name) {
+            Ok(r) => (r.familiar_name(), r.tag().unwrap_or("").to_owned()),
+            Err(_) => (String::new(), String::new()),
+        };
+        rows.push(ImageSummary {
+            id: image.config_digest,
+            container_name: c.id,
+            repository,
+            tag,
+            size,
+        });
+    }
+    rows.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+    Ok(rows)
+}
