@@ -5,4 +5,5 @@
 pub mod app;
 pub mod cli;
 pub mod containerd;
+pub mod image;
 pub mod model;
