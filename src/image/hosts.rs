@@ -764,7 +764,12 @@ skip_verify = true
         // An empty host directory in an earlier dir still wins over a later one.
         assert_eq!(load("other", &dirs).unwrap()[0].ca, Vec::<PathBuf>::new());
         // Without _default, loopback defaults apply.
-        assert_eq!(load("127.0.0.1:9", std::slice::from_ref(&d1)).unwrap().len(), 2);
+        assert_eq!(
+            load("127.0.0.1:9", std::slice::from_ref(&d1))
+                .unwrap()
+                .len(),
+            2
+        );
         fs::write(d1.join("other/hosts.toml"), "skip_verify = 1\n").unwrap();
         let e = load("other", &dirs).unwrap_err().to_string();
         assert!(
