@@ -772,7 +772,7 @@ impl Source {
     fn error(&self, f: Failure, what: &'static str, digest: Option<&str>) -> Error {
         let host = self.host.clone();
         match f {
-            Failure::Unreachable(cause) => Error::Unreachable { host, cause },
+            Failure::Unreachable { cause, .. } => Error::Unreachable { host, cause },
             Failure::Denied(answer) => Error::Denied {
                 name: self.familiar_name.clone(),
                 host,
@@ -888,8 +888,12 @@ enum NotFound {
 /// A registry call's failure, sorted by what to do about it.
 #[derive(Debug)]
 enum Failure {
-    /// No connection, TLS failure, timeout: retried, then the next endpoint.
-    Unreachable(String),
+    /// No connection, TLS failure, timeout: the next endpoint. `transient` (refused, reset,
+    /// timed out) is retried first; a TLS handshake that fails fails the same way again.
+    Unreachable {
+        cause: String,
+        transient: bool,
+    },
     /// 401/403 or a failed token exchange.
     Denied(String),
     NotFound(NotFound, String),
@@ -904,7 +908,13 @@ enum Failure {
 
 impl Failure {
     fn retryable(&self) -> bool {
-        matches!(self, Self::Unreachable(_) | Self::Busy(_))
+        matches!(
+            self,
+            Self::Unreachable {
+                transient: true,
+                ..
+            } | Self::Busy(_)
+        )
     }
 }
 
@@ -912,7 +922,10 @@ fn classify(e: OciDistributionError) -> Failure {
     match e {
         OciDistributionError::RequestError(e) => {
             if e.is_connect() || e.is_timeout() {
-                Failure::Unreachable(root_cause(&e))
+                Failure::Unreachable {
+                    cause: root_cause(&e),
+                    transient: e.is_timeout() || is_transient(&e),
+                }
             } else {
                 Failure::Busy(chain(&e))
             }
@@ -996,6 +1009,31 @@ fn status_text(code: u16) -> String {
         _ => "",
     };
     format!("{code} {reason}").trim_end().to_string()
+}
+
+/// Whether the innermost I/O error is one a second try may not meet (refused, reset, timed
+/// out), as opposed to a TLS failure.
+fn is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    let mut io_kind = None;
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        cur = err.source();
+    }
+    matches!(
+        io_kind,
+        Some(
+            io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::NotConnected
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        )
+    )
 }
 
 /// The innermost cause, which is what names the trouble ("connection refused").
