@@ -7,3 +7,4 @@ pub mod cli;
 pub mod containerd;
 pub mod image;
 pub mod model;
+pub mod progress;

@@ -295,6 +295,8 @@ async fn oci_index_picks_the_platform() {
     let (index, _) = res.index.as_ref().expect("an index");
     assert_eq!(index.digest().to_string(), want["digest"].as_str().unwrap());
     assert_eq!(res.target, *index);
+    assert_eq!(res.index_children.len(), want["manifests"].as_array().unwrap().len());
+    assert!(res.index_children.contains(&res.manifest.0));
     let amd64 = want["manifests"]
         .as_array()
         .unwrap()

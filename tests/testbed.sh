@@ -17,7 +17,19 @@
 #   earlier (by `up` or by another run) is reused.
 # - registry: Debian's docker-registry on 127.0.0.1:$BERTH_TEST_REGISTRY_PORT (default 5055),
 #   plain HTTP, no auth, storage in a temporary directory; reused when one already answers there.
-# - exports BERTH_TEST_CONTAINERD_ADDRESS (socket path) and BERTH_TEST_REGISTRY (host:port).
+# - TLS registry: a second docker-registry on 127.0.0.1:$BERTH_TEST_AUTH_REGISTRY_PORT (default
+#   5056) with HTTPS (a CA and a server certificate for 127.0.0.1/localhost, made afresh with
+#   openssl whenever it starts, in $BERTH_TEST_RUN_DIR/tls) and htpasswd basic auth as
+#   $BERTH_TEST_AUTH_USER / $BERTH_TEST_AUTH_PASSWORD (default berth / berth-test-password);
+#   reused when it answers to that user over a connection verified with that CA.
+# - hosts dir: $BERTH_TEST_RUN_DIR/certs.d, containerd's certs.d layout: docker.io mirrored by the
+#   plain registry (pull, resolve), the plain registry as http, the TLS one trusted via the CA.
+# - images: tests/images.py builds the test images from busybox-static without a network and
+#   pushes them to both registries (nothing when they already have them); their digests go to
+#   $BERTH_TEST_RUN_DIR/images.json. tests/images.py says what each image holds and why.
+# - exports BERTH_TEST_CONTAINERD_ADDRESS (socket path), BERTH_TEST_REGISTRY (host:port),
+#   BERTH_TEST_AUTH_REGISTRY (host:port), BERTH_TEST_AUTH_USER, BERTH_TEST_AUTH_PASSWORD,
+#   BERTH_TEST_CA (CA certificate, PEM), BERTH_TEST_HOSTS_DIR and BERTH_TEST_IMAGES (the digests).
 #
 # Daemons run with stdio on log files, so nothing holds the caller's terminal or pipes open. Pid files are checked against /proc before they are trusted,
 # so a bed killed uncleanly (reboot, kill -9) leaves nothing that breaks the next `up`.
@@ -30,6 +42,10 @@ else
 fi
 : "${BERTH_TEST_STATE_DIR:=/var/lib/berth-test}"
 : "${BERTH_TEST_REGISTRY_PORT:=5055}"
+: "${BERTH_TEST_AUTH_REGISTRY_PORT:=5056}"
+: "${BERTH_TEST_AUTH_USER:=berth}"
+: "${BERTH_TEST_AUTH_PASSWORD:=berth-test-password}"
+BERTH_TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Pids of the daemons this shell started, so berth_testbed_down leaves alone a bed that someone
 # else brought up (a developer's `tests/testbed.sh up`) and this run merely reused.
@@ -176,23 +192,120 @@ _bed_registry_up() {
     _bed_log "127.0.0.1:$port is taken by something that is not a registry; set BERTH_TEST_REGISTRY_PORT to a free port"
     return 1
   fi
+  _bed_registry_start registry "$port" _bed_registry_answers ""
+}
+
+# True when the TLS registry on 127.0.0.1:$1 answers `GET /v2/` with 200 to the bed's user and
+# password, over a connection verified against BERTH_TEST_CA (so a registry of an earlier bed,
+# with another CA, does not count).
+_bed_auth_registry_answers() {
+  local resp auth
+  [ -r "$BERTH_TEST_CA" ] && command -v openssl >/dev/null || return 1
+  auth=$(printf '%s:%s' "$BERTH_TEST_AUTH_USER" "$BERTH_TEST_AUTH_PASSWORD" | base64 -w0)
+  # -quiet implies -ign_eof: s_client reads until the server closes, as HTTP/1.0 makes it do.
+  resp=$(printf 'GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Basic %s\r\n\r\n' \
+    "$1" "$auth" | timeout 3 openssl s_client -connect "127.0.0.1:$1" -quiet \
+    -CAfile "$BERTH_TEST_CA" -verify_return_error -verify_ip 127.0.0.1 2>/dev/null | head -c 2048)
+  [[ $resp == HTTP/1.?" 200"* ]] && grep -qi '^docker-distribution-api-version: registry/2' <<<"${resp//$'\r'/}"
+}
+
+# Makes, in directory $1, a fresh CA, a server certificate for 127.0.0.1 and localhost signed by
+# it, and the htpasswd file (bcrypt, as docker-registry requires). Fresh each time the TLS
+# registry starts, so no key outlives its bed.
+_bed_make_tls() {
+  local dir=$1
+  if ! command -v openssl >/dev/null || ! command -v htpasswd >/dev/null; then
+    _bed_log "openssl or htpasswd (apache2-utils) is not installed (tests/deps.sh installs them)"
+    return 1
+  fi
+  rm -rf "$dir" && mkdir -p "$dir" || return 1
+  # rustls and Go both want a v3 CA with CA:TRUE, and a leaf with a SAN and serverAuth.
+  cat >"$dir/openssl.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = berth test bed CA
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+  if ! (
+    cd "$dir" || exit 1
+    openssl req -x509 -config openssl.cnf -extensions ca -newkey ec \
+      -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 3650 \
+      && openssl req -new -config openssl.cnf -subj /CN=127.0.0.1 -newkey ec \
+        -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr \
+      && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+        -set_serial "0x$(openssl rand -hex 8)" -days 3650 -extfile openssl.cnf \
+        -extensions server -out server.pem \
+      && htpasswd -Bbc htpasswd "$BERTH_TEST_AUTH_USER" "$BERTH_TEST_AUTH_PASSWORD"
+  ) >"$dir/make.log" 2>&1; then
+    _bed_log "making the TLS registry's certificates failed:"
+    cat "$dir/make.log" >&2
+    return 1
+  fi
+  chmod 0644 "$dir/ca.pem"
+}
+
+_bed_auth_registry_up() {
+  local port=$BERTH_TEST_AUTH_REGISTRY_PORT dir=$BERTH_TEST_RUN_DIR/tls
+  export BERTH_TEST_AUTH_REGISTRY=127.0.0.1:$port BERTH_TEST_CA=$dir/ca.pem
+  export BERTH_TEST_AUTH_USER BERTH_TEST_AUTH_PASSWORD
+  if _bed_auth_registry_answers "$port"; then
+    _bed_log "reusing the TLS registry at 127.0.0.1:$port"
+    return 0
+  fi
+  if _bed_port_taken "$port"; then
+    _bed_log "127.0.0.1:$port is taken by something other than this bed's TLS registry; set BERTH_TEST_AUTH_REGISTRY_PORT to a free port"
+    return 1
+  fi
+  # A registry of ours that is alive but does not answer is ended before its files are remade.
+  local old
+  if old=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/registry-auth.pid" docker-registry); then
+    kill "$old" 2>/dev/null
+    _bed_wait 10 _bed_gone "$old" || kill -9 "$old" 2>/dev/null
+  fi
+  _bed_make_tls "$dir" || return 1
+  _bed_registry_start registry-auth "$port" _bed_auth_registry_answers "  tls:
+    certificate: $dir/server.pem
+    key: $dir/server.key
+auth:
+  htpasswd:
+    realm: berth-test
+    path: $dir/htpasswd"
+}
+
+# Starts a docker-registry named $1 (its files are $BERTH_TEST_RUN_DIR/$1.*) on 127.0.0.1:$2,
+# with storage in a fresh temporary directory, and waits until probe $3 succeeds. $4 is YAML
+# appended to the config inside `http:` (it may open top-level sections after that).
+_bed_registry_start() {
+  local name=$1 port=$2 probe=$3 extra=$4
   if ! command -v docker-registry >/dev/null; then
     _bed_log "docker-registry is not installed (tests/deps.sh installs it)"
     return 1
   fi
-  local pidfile=$BERTH_TEST_RUN_DIR/registry.pid
-  local log=$BERTH_TEST_RUN_DIR/registry.log
+  local pidfile=$BERTH_TEST_RUN_DIR/$name.pid
+  local log=$BERTH_TEST_RUN_DIR/$name.log
   local old
   if old=$(_bed_live_pid "$pidfile" docker-registry); then
     kill "$old" 2>/dev/null
     _bed_wait 10 _bed_gone "$old" || kill -9 "$old" 2>/dev/null
   fi
   mkdir -p "$BERTH_TEST_RUN_DIR" || return 1
-  _bed_remove_registry_storage
+  _bed_remove_registry_storage "$name"
   local storage
-  storage=$(mktemp -d "${TMPDIR:-/tmp}/berth-test-registry.XXXXXX") || return 1
-  echo "$storage" >"$BERTH_TEST_RUN_DIR/registry.storage"
-  cat >"$BERTH_TEST_RUN_DIR/registry.yml" <<EOF
+  storage=$(mktemp -d "${TMPDIR:-/tmp}/berth-test-$name.XXXXXX") || return 1
+  echo "$storage" >"$BERTH_TEST_RUN_DIR/$name.storage"
+  cat >"$BERTH_TEST_RUN_DIR/$name.yml" <<YML
 version: 0.1
 log:
   level: warn
@@ -206,30 +319,84 @@ storage:
 http:
   addr: 127.0.0.1:$port
   secret: berth-test-bed
-EOF
-  _bed_log "starting docker-registry at 127.0.0.1:$port (storage $storage, log $log)"
-  _bed_spawn "$log" "$pidfile" docker-registry serve "$BERTH_TEST_RUN_DIR/registry.yml"
-  if ! _bed_wait 15 _bed_registry_answers "$port"; then
-    _bed_log "the registry did not answer at 127.0.0.1:$port within 15 s; the end of its log:"
+$extra
+YML
+  _bed_log "starting docker-registry $name at 127.0.0.1:$port (storage $storage, log $log)"
+  _bed_spawn "$log" "$pidfile" docker-registry serve "$BERTH_TEST_RUN_DIR/$name.yml"
+  if ! _bed_wait 15 "$probe" "$port"; then
+    _bed_log "$name did not answer at 127.0.0.1:$port within 15 s; the end of its log:"
     tail -n 20 "$log" >&2
     return 1
   fi
 }
 
+# Removes the storage of registry $1 (registry or registry-auth).
 _bed_remove_registry_storage() {
-  local f=$BERTH_TEST_RUN_DIR/registry.storage dir
+  local f=$BERTH_TEST_RUN_DIR/$1.storage dir
   dir=$(cat "$f" 2>/dev/null) || return 0
   # Only ever a directory this script made with mktemp.
-  case $dir in */berth-test-registry.??????) rm -rf "$dir" ;; esac
+  case $dir in */berth-test-"$1".??????) rm -rf "$dir" ;; esac
   rm -f "$f"
+}
+
+# Writes BERTH_TEST_HOSTS_DIR, a containerd certs.d directory (one hosts.toml per registry
+# host) for the bed: docker.io pulls through the plain registry as a mirror (so `image: busybox`
+# finds library/busybox there), and the TLS registry is trusted through BERTH_TEST_CA.
+_bed_hosts_dir_up() {
+  local dir=$BERTH_TEST_RUN_DIR/certs.d
+  local plain=127.0.0.1:$BERTH_TEST_REGISTRY_PORT auth=127.0.0.1:$BERTH_TEST_AUTH_REGISTRY_PORT
+  export BERTH_TEST_HOSTS_DIR=$dir
+  mkdir -p "$dir/docker.io" "$dir/$plain" "$dir/$auth" || return 1
+  cat >"$dir/docker.io/hosts.toml" <<TOML
+server = "https://registry-1.docker.io"
+
+[host."http://$plain"]
+  capabilities = ["pull", "resolve"]
+TOML
+  # Each file also names its server in a [host] table: containerd 1.6 (Debian bookworm's)
+  # rejects a hosts.toml without one ("invalid `host` tree") and then falls back to plain HTTP
+  # for 127.0.0.1, which the TLS registry answers with 400.
+  cat >"$dir/$plain/hosts.toml" <<TOML
+server = "http://$plain"
+
+[host."http://$plain"]
+  capabilities = ["pull", "resolve", "push"]
+TOML
+  cat >"$dir/$auth/hosts.toml" <<TOML
+server = "https://$auth"
+ca = "$BERTH_TEST_RUN_DIR/tls/ca.pem"
+
+[host."https://$auth"]
+  capabilities = ["pull", "resolve", "push"]
+  ca = "$BERTH_TEST_RUN_DIR/tls/ca.pem"
+TOML
+}
+
+# Builds the test images (tests/images.py) and pushes whatever the registries lack; writes
+# their digests to BERTH_TEST_IMAGES.
+_bed_images_up() {
+  export BERTH_TEST_IMAGES=$BERTH_TEST_RUN_DIR/images.json
+  if ! command -v python3 >/dev/null; then
+    _bed_log "python3 is not installed; cannot build the test images"
+    return 1
+  fi
+  python3 "$BERTH_TESTBED_DIR/images.py" --out "$BERTH_TEST_IMAGES"
 }
 
 # Starts whatever of the bed does not answer yet and exports its addresses. Returns non-zero
 # (after saying why) when a part could not be brought up; the other part is still tried.
 berth_testbed_up() {
-  local rc=0
+  local rc=0 regs=0
   _bed_containerd_up || rc=1
-  _bed_registry_up || rc=1
+  _bed_registry_up || regs=1
+  _bed_auth_registry_up || regs=1
+  _bed_hosts_dir_up || rc=1
+  if [ $regs = 0 ]; then
+    _bed_images_up || rc=1
+  else
+    rc=1
+    _bed_log "not pushing the test images: a registry is not up"
+  fi
   return $rc
 }
 
@@ -259,10 +426,10 @@ _bed_stop_started() {
 # Removes the pid file that names $1 (and the registry's storage when it was the registry).
 _bed_forget() {
   local name
-  for name in containerd registry; do
+  for name in containerd registry registry-auth; do
     if [ "$(cat "$BERTH_TEST_RUN_DIR/$name.pid" 2>/dev/null)" = "$1" ]; then
       rm -f "$BERTH_TEST_RUN_DIR/$name.pid"
-      [ "$name" = registry ] && _bed_remove_registry_storage
+      [ "$name" = containerd ] || _bed_remove_registry_storage "$name"
     fi
   done
   return 0
@@ -274,11 +441,15 @@ _bed_down_all() {
   if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/containerd.pid" containerd); then
     BERTH_TESTBED_STARTED+=("$pid")
   fi
-  if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/registry.pid" docker-registry); then
-    BERTH_TESTBED_STARTED+=("$pid")
-  fi
+  local name
+  for name in registry registry-auth; do
+    if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/$name.pid" docker-registry); then
+      BERTH_TESTBED_STARTED+=("$pid")
+    fi
+  done
   berth_testbed_down
-  _bed_remove_registry_storage
+  _bed_remove_registry_storage registry
+  _bed_remove_registry_storage registry-auth
 }
 
 _bed_status() {
@@ -295,6 +466,12 @@ _bed_status() {
   else
     echo "registry: none answers at 127.0.0.1:$BERTH_TEST_REGISTRY_PORT"
   fi
+  BERTH_TEST_CA=$BERTH_TEST_RUN_DIR/tls/ca.pem
+  if _bed_auth_registry_answers "$BERTH_TEST_AUTH_REGISTRY_PORT"; then
+    echo "TLS registry: 127.0.0.1:$BERTH_TEST_AUTH_REGISTRY_PORT (CA $BERTH_TEST_CA)"
+  else
+    echo "TLS registry: none of this bed's answers at 127.0.0.1:$BERTH_TEST_AUTH_REGISTRY_PORT"
+  fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -305,7 +482,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       BERTH_TESTBED_DETACH=1
       berth_testbed_up || exit 1
       printf 'export BERTH_TEST_CONTAINERD_ADDRESS=%q\n' "$BERTH_TEST_CONTAINERD_ADDRESS"
-      printf 'export BERTH_TEST_REGISTRY=%q\n' "$BERTH_TEST_REGISTRY"
+      for var in BERTH_TEST_REGISTRY BERTH_TEST_AUTH_REGISTRY BERTH_TEST_AUTH_USER \
+        BERTH_TEST_AUTH_PASSWORD BERTH_TEST_CA BERTH_TEST_HOSTS_DIR BERTH_TEST_IMAGES; do
+        printf 'export %s=%q\n' "$var" "${!var}"
+      done
       ;;
     down) _bed_down_all ;;
     status) _bed_status ;;

@@ -1,10 +1,12 @@
-//! The registry side of images: references, where a registry is reached (hosts.toml, certs.d),
-//! credentials, and resolving and fetching manifests, configs and layers. Must not import
-//! containerd: the caller writes what this module fetches into the content store.
+//! Images: references, where a registry is reached (hosts.toml, certs.d), credentials,
+//! resolving and fetching manifests, configs and layers, and storing and unpacking them into
+//! containerd. Only `store` talks to containerd; the registry side (`reference`, `hosts`, `auth`,
+//! `registry`) must not import it.
 
 pub mod auth;
 pub mod hosts;
 pub mod reference;
 pub mod registry;
+pub mod store;
 
 pub use reference::{ImageRef, RefError};

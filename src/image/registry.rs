@@ -395,6 +395,7 @@ impl Puller {
             media_type_of(&top_bytes).map_err(|cause| source.invalid("manifest", cause))?;
         let top = descriptor(&top_type, &top_bytes, &top_digest);
 
+        let mut index_children = Vec::new();
         let (index, manifest_desc, manifest_bytes) = match top_type.as_str() {
             OCI_INDEX | DOCKER_LIST => {
                 let idx = ImageIndex::from_reader(&top_bytes[..])
@@ -404,6 +405,7 @@ impl Puller {
                         platform: self.platform.clone(),
                     })?
                     .clone();
+                index_children = idx.manifests().clone();
                 let digest = entry.digest().to_string();
                 check_document_size(&source, "manifest", entry.size())?;
                 let child_ref = source.oci_ref.clone_with_digest(digest.clone());
@@ -433,6 +435,7 @@ impl Puller {
             reference: image.clone(),
             target: top,
             index,
+            index_children,
             manifest: (manifest_desc, manifest_bytes),
             config: (config_desc, config_bytes),
             image_config,
@@ -476,6 +479,9 @@ pub struct Resolved {
     /// What the image record points at: the index when there was one, else the manifest.
     pub target: Descriptor,
     pub index: Option<(Descriptor, Bytes)>,
+    /// Every entry of the index (all platforms, attestations too), empty without an index:
+    /// containerd labels the index with each as a gc reference.
+    pub index_children: Vec<Descriptor>,
     /// The platform's manifest (from the index entry when there was an index, so it carries
     /// the platform).
     pub manifest: (Descriptor, Bytes),
