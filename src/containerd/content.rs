@@ -42,7 +42,7 @@ pub enum Ingest {
     /// The blob is already stored: nothing to write.
     Present,
     /// A writer, positioned where an earlier interrupted write stopped (0 for a new one).
-    Open(ContentWriter),
+    Open(Box<ContentWriter>),
 }
 
 impl Client {
@@ -184,7 +184,7 @@ impl Client {
             Some(Err(s)) => return Err(self.status_error("content write", s)),
             None => return Err(self.closed("content write")),
         };
-        Ok(Ingest::Open(ContentWriter {
+        Ok(Ingest::Open(Box::new(ContentWriter {
             client: self.clone(),
             reference: reference.to_owned(),
             tx,
@@ -192,7 +192,7 @@ impl Client {
             offset: status.offset,
             total,
             expected: expected.to_owned(),
-        }))
+        })))
     }
 
     fn closed(&self, call: &'static str) -> Error {

@@ -2,7 +2,7 @@
 //! containerd. The glue between `registry` (HTTP) and `store` (containerd).
 
 use futures_util::{StreamExt, TryStreamExt};
-use oci_spec::image::{Descriptor as OciDescriptor, ImageIndex};
+use oci_spec::image::Descriptor as OciDescriptor;
 
 use super::reference::ImageRef;
 use super::registry::{self, Puller, Resolved};
@@ -53,12 +53,6 @@ pub async fn pull(
     on_layer: &(dyn Fn(&str, LayerEvent) + Sync),
 ) -> Result<Pulled, PullError> {
     let resolved = puller.resolve(reference).await?;
-    let children: Vec<OciDescriptor> = match &resolved.index {
-        Some((_, bytes)) => ImageIndex::from_reader(&bytes[..])
-            .map(|i| i.manifests().clone())
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
     let diff_ids = resolved.image_config.rootfs().diff_ids().clone();
     let repository = reference.path().to_owned();
     let host = reference.domain().to_owned();
@@ -68,7 +62,7 @@ pub async fn pull(
         index: resolved.index.as_ref().map(|(d, b)| (d, &b[..])),
         manifest: (&resolved.manifest.0, &resolved.manifest.1[..]),
         config: (&resolved.config.0, &resolved.config.1[..]),
-        index_children: &children,
+        index_children: &resolved.index_children,
         layers: &resolved.layers,
         diff_ids: &diff_ids,
     };

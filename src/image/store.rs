@@ -309,11 +309,11 @@ async fn store_leased<S: BlobSource>(
             top.clone(),
         );
         client
-            .content_set_labels(&config_desc.digest().to_string(), &l)
+            .content_set_labels(config_desc.digest().as_ref(), &l)
             .await?;
     }
     let (manifest_desc, manifest_bytes) = image.manifest;
-    let mut labels = manifest_gc_labels(&config_desc.digest().to_string(), &layer_digests);
+    let mut labels = manifest_gc_labels(config_desc.digest().as_ref(), &layer_digests);
     labels.extend(source_labels());
     put_small(client, manifest_desc, manifest_bytes, labels).await?;
 
