@@ -148,7 +148,7 @@ pub async fn run(
             match step {
                 Step::Skip(text) => {
                     progress.send(Event::with_text(&name, Status::Done, text));
-                    (name, buildable, Ok(()))
+                    (name, buildable, Ok(Vec::new()))
                 }
                 Step::Pull { image } => {
                     let r = pull_service(
@@ -161,22 +161,29 @@ pub async fn run(
                         !opts.quiet,
                     )
                     .await
-                    .map(|_| ());
+                    .map(|p| p.warnings);
                     (name, buildable, r)
                 }
             }
         }
     });
-    let results: Vec<(String, bool, Result<(), PullError>)> = futures_util::stream::iter(jobs)
-        .buffer_unordered(limit)
-        .collect()
-        .await;
+    let results: Vec<(String, bool, Result<Vec<String>, PullError>)> =
+        futures_util::stream::iter(jobs)
+            .buffer_unordered(limit)
+            .collect()
+            .await;
 
     let mut must_build = Vec::new();
     let mut errors = Vec::new();
     for (name, buildable, r) in results {
         match r {
-            Ok(()) => {}
+            Ok(w) => {
+                for w in w {
+                    if !warnings.contains(&w) {
+                        warnings.push(w);
+                    }
+                }
+            }
             Err(e) if buildable => {
                 progress.send(Event::pull_warning(&name, e.to_string()));
                 must_build.push(name);
@@ -236,6 +243,7 @@ pub async fn pull_service(
             }
             progress.send(match ev {
                 LayerEvent::AlreadyExists => Event::already_exists(id, service),
+                LayerEvent::Queued => Event::pulling_fs_layer(id, service),
                 LayerEvent::Waiting => Event::layer_waiting(id, service),
                 LayerEvent::Downloading { current, total } => {
                     Event::downloading(id, service, current, total)
@@ -253,4 +261,103 @@ pub async fn pull_service(
         Err(e) => progress.send(Event::pull_error(service, e.to_string())),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::types::{BuildConfig, ServiceConfig};
+
+    fn service(image: &str, policy: &str, build: bool) -> ServiceConfig {
+        ServiceConfig {
+            image: image.into(),
+            pull_policy: policy.into(),
+            build: build.then(BuildConfig::default),
+            ..Default::default()
+        }
+    }
+
+    fn project(services: &[(&str, ServiceConfig)]) -> Project {
+        Project {
+            name: "p".into(),
+            services: services
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn names(p: &Project) -> Vec<String> {
+        p.services.keys().cloned().collect()
+    }
+
+    #[test]
+    fn compose_skip_rules() {
+        let p = project(&[
+            ("built", service("", "", true)),
+            ("never", service("a:1", "never", false)),
+            ("local", service("b:1", "missing", false)),
+            ("latest", service("b:latest", "missing", false)),
+            ("untagged", service("b", "missing", false)),
+            ("absent", service("c:1", "missing", false)),
+            ("buildable", service("d:1", "", true)),
+            ("first", service("e:1", "always", false)),
+            ("second", service("e:1", "", false)),
+        ]);
+        let present = |i: &str| i.starts_with("b");
+        let steps = plan(&p, &names(&p), true, &present);
+        let text: Vec<String> = steps
+            .iter()
+            .map(|(n, s)| match s {
+                Step::Pull { image } => format!("{n}: pull {image}"),
+                Step::Skip(t) => format!("{n}: {t}"),
+            })
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "built: Skipped - No image to be pulled",
+                "never: Skipped",
+                "local: Skipped - Image is already present locally",
+                "latest: pull b:latest",
+                "untagged: pull b",
+                "absent: pull c:1",
+                "buildable: Skipped - Image can be built",
+                "first: pull e:1",
+                "second: Skipped - Image is already being pulled by first",
+            ]
+        );
+    }
+
+    #[test]
+    fn buildable_images_are_pulled_unless_ignored() {
+        let p = project(&[("web", service("d:1", "", true))]);
+        let steps = plan(&p, &names(&p), false, &|_| false);
+        assert_eq!(
+            steps[0].1,
+            Step::Pull {
+                image: "d:1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_the_named_services() {
+        let p = project(&[
+            ("a", service("a:1", "", false)),
+            ("b", service("b:1", "", false)),
+        ]);
+        let steps = plan(&p, &["b".to_string()], false, &|_| false);
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].0, "b");
+    }
+
+    #[test]
+    fn latest_detection() {
+        assert!(is_latest("redis"));
+        assert!(is_latest("redis:latest"));
+        assert!(!is_latest("redis:7"));
+        assert!(!is_latest(&format!("redis@sha256:{}", "a".repeat(64))));
+    }
 }

@@ -80,6 +80,8 @@ pub struct Image<'a> {
 pub enum LayerEvent {
     /// The layer's content and snapshot are already there.
     AlreadyExists,
+    /// The layer is to be fetched (Docker: "Pulling fs layer").
+    Queued,
     Waiting,
     Downloading {
         current: u64,
@@ -244,6 +246,23 @@ async fn store_leased<S: BlobSource>(
     put_small(client, config_desc, config_bytes, source_labels()).await?;
 
     let chains = chain_ids(image.diff_ids);
+    // Layers whose blob and snapshot are both there need nothing (Docker: "Already exists").
+    let mut stored = Vec::with_capacity(image.layers.len());
+    for (layer, chain) in image.layers.iter().zip(&chains) {
+        let digest = layer.digest().to_string();
+        let there = client.content_info(&digest).await?.is_some()
+            && client.snapshot_stat(SNAPSHOTTER, chain).await?.is_some();
+        on_layer(
+            short_id(&digest),
+            if there {
+                LayerEvent::AlreadyExists
+            } else {
+                LayerEvent::Queued
+            },
+        );
+        stored.push(there);
+    }
+    let stored = &stored;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<(), StoreError>)>();
     let downloads = async {
         futures_util::stream::iter(image.layers.iter().enumerate())
@@ -251,7 +270,11 @@ async fn store_leased<S: BlobSource>(
                 let tx = tx.clone();
                 let labels = source_labels();
                 async move {
-                    let r = fetch_layer(client, layer, source, labels, on_layer).await;
+                    let r = if stored[i] {
+                        Ok(())
+                    } else {
+                        fetch_layer(client, layer, source, labels, on_layer).await
+                    };
                     // The receiver only goes away when the unpacker has failed already.
                     let _ = tx.send((i, r));
                 }
@@ -281,6 +304,9 @@ async fn store_leased<S: BlobSource>(
                         reason: "the download ended without a result".into(),
                     })
                 }
+            }
+            if stored[i] {
+                continue;
             }
             let parent = if i == 0 { "" } else { chains[i - 1].as_str() };
             unpack_layer(
