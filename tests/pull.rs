@@ -1204,3 +1204,56 @@ fn containerd_not_answering_is_a_clear_error() {
     }
     let _ = fs::remove_dir_all(dir.parent().unwrap());
 }
+
+#[test]
+fn the_guard_fails_a_test_that_leaves_something_behind() {
+    use sha2::Digest as _;
+    let Some(case) = Case::new("guard") else {
+        return;
+    };
+    // A blob labelled as a collector root: no image, lease or container holds it, so only
+    // deleting it by hand removes it.
+    let data = format!("left behind by {}\n", case.ns);
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(data.as_bytes()));
+    let mut child = Command::new("ctr")
+        .arg("--address")
+        .arg(&case.bed.address)
+        .args(["-n", &case.ns, "content", "ingest", "--expected-digest", &digest])
+        .arg(format!("{}-ingest", case.ns))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(data.as_bytes())
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    case.ctr(&["content", "label", &digest, "containerd.io/gc.root=test"]);
+    let ns = case.ns.clone();
+    let address = case.bed.address.clone();
+
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(case)));
+    let message = dropped.expect_err("the guard passed with a blob left");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains(&format!("content {digest}")), "{message}");
+
+    let ctr = |args: &[&str]| {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(&address)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(ctr(&["-n", &ns, "content", "rm", &digest]).status.success());
+    let o = ctr(&["namespaces", "rm", &ns]);
+    assert!(o.status.success(), "{}", text(&o));
+}
