@@ -1218,7 +1218,14 @@ fn the_guard_fails_a_test_that_leaves_something_behind() {
     let mut child = Command::new("ctr")
         .arg("--address")
         .arg(&case.bed.address)
-        .args(["-n", &case.ns, "content", "ingest", "--expected-digest", &digest])
+        .args([
+            "-n",
+            &case.ns,
+            "content",
+            "ingest",
+            "--expected-digest",
+            &digest,
+        ])
         .arg(format!("{}-ingest", case.ns))
         .stdin(std::process::Stdio::piped())
         .spawn()
