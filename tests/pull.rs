@@ -975,12 +975,12 @@ fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {
 /// no other test or image has, so containerd cannot have it from another namespace (it shares
 /// blobs across namespaces, and a blob stored anywhere opens as already complete). Returns the
 /// layer.
-async fn push_resume_image(registry: &str, arch: &str) -> Vec<u8> {
+async fn push_resume_image(registry: &str, arch: &str, repo: &str, seed: u32) -> Vec<u8> {
     use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
     use sha2::Digest as _;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data: Vec<u8> = (0..3u32 << 20)
-        .map(|i| (i.wrapping_mul(2_246_822_519).rotate_left(7) >> 11) as u8)
+        .map(|i| ((i ^ seed).wrapping_mul(2_246_822_519).rotate_left(7) >> 11) as u8)
         .collect();
     let layer = tar_of("resume.bin", &data);
     let diff_id = format!("sha256:{:x}", sha2::Sha256::digest(&layer));
@@ -991,7 +991,7 @@ async fn push_resume_image(registry: &str, arch: &str) -> Vec<u8> {
         protocol: ClientProtocol::Http,
         ..Default::default()
     });
-    let reference: oci_client::Reference = format!("{registry}/berth-test/pull-resume:latest")
+    let reference: oci_client::Reference = format!("{registry}/berth-test/{repo}:latest")
         .parse()
         .unwrap();
     client
@@ -1009,14 +1009,25 @@ async fn push_resume_image(registry: &str, arch: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_ingest_is_resumed() {
+    resume_case("resume", "pull-resume", 0, false).await;
+}
+
+/// Bytes left in the ingest that are not the layer's (a corrupted partial download): the
+/// commit fails its digest check, and berth fetches the layer again from the first byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_partial_ingest_is_fetched_again() {
+    resume_case("resume-bad", "pull-resume-bad", 0x5a5a_5a5a, true).await;
+}
+
+async fn resume_case(case_name: &str, repo: &str, seed: u32, corrupt: bool) {
     use sha2::Digest as _;
-    let Some(case) = Case::new("resume") else {
+    let Some(case) = Case::new(case_name) else {
         return;
     };
     let reg = case.bed.registry.clone();
     let platform = case.bed.platform();
     let arch = platform.split('/').nth(1).unwrap();
-    let blob = push_resume_image(&reg, arch).await;
+    let blob = push_resume_image(&reg, arch, repo, seed).await;
     let layer = format!("sha256:{:x}", sha2::Sha256::digest(&blob));
     let half = blob.len() / 2;
 
@@ -1039,7 +1050,12 @@ async fn an_interrupted_ingest_is_resumed() {
     {
         berth::containerd::Ingest::Open(mut w) => {
             assert_eq!(w.offset(), 0, "{layer} is stored in some namespace already");
-            w.write(blob[..half].to_vec()).await.unwrap();
+            let part = if corrupt {
+                vec![0u8; half]
+            } else {
+                blob[..half].to_vec()
+            };
+            w.write(part).await.unwrap();
             assert_eq!(w.offset(), i64::try_from(half).unwrap());
         }
         berth::containerd::Ingest::Present => panic!("{layer} is stored already"),
@@ -1052,7 +1068,7 @@ async fn an_interrupted_ingest_is_resumed() {
         "{active:?}"
     );
 
-    let name = format!("{reg}/berth-test/pull-resume:latest");
+    let name = format!("{reg}/berth-test/{repo}:latest");
     case.compose(&one_service(&name));
     let o = tokio::task::block_in_place(|| case.berth(&["pull", "--progress", "json"]));
     assert_ok(&o);
@@ -1066,10 +1082,20 @@ async fn an_interrupted_ingest_is_resumed() {
         .map(|e| e["current"].as_u64().unwrap_or(0))
         .collect();
     assert!(!currents.is_empty(), "no Downloading events: {}", text(&o));
-    assert!(
-        currents.iter().all(|&c| c > half as u64),
-        "the download started over: {currents:?} (half is {half})"
-    );
+    if corrupt {
+        // It resumed first (above the half); the commit refused the bytes and the pull still
+        // succeeded, so it fetched the layer again (the progress renderer throttles byte
+        // updates, so the restart's own counts need not show).
+        assert!(
+            currents.iter().any(|&c| c > half as u64),
+            "expected a resume first: {currents:?} (half is {half})"
+        );
+    } else {
+        assert!(
+            currents.iter().all(|&c| c > half as u64),
+            "the download started over: {currents:?} (half is {half})"
+        );
+    }
     assert_eq!(case.check(&name), ("complete".into(), "true".into()));
     assert!(
         case.active_ingests().is_empty(),

@@ -437,6 +437,7 @@ async fn fetch_layer<S: BlobSource>(
         reason,
     };
     let mut attempt = 0;
+    let mut restart = false;
     loop {
         attempt += 1;
         let waiting = || on_layer(id, LayerEvent::Waiting);
@@ -448,7 +449,12 @@ async fn fetch_layer<S: BlobSource>(
             }
             Ingest::Open(w) => w,
         };
-        let resume = u64::try_from(w.offset()).unwrap_or(0).min(total);
+        // After a commit refused what an earlier writer left, start over from the first byte.
+        let resume = if restart {
+            0
+        } else {
+            u64::try_from(w.offset()).unwrap_or(0).min(total)
+        };
         let outcome = async {
             if resume < total {
                 let fetched = source.fetch(layer, resume).await?;
@@ -487,9 +493,21 @@ async fn fetch_layer<S: BlobSource>(
         match outcome {
             Ok(()) => {
                 // containerd checks size and digest here
-                w.commit(labels.clone()).await?;
-                on_layer(id, LayerEvent::DownloadComplete);
-                return Ok(());
+                match w.commit(labels.clone()).await {
+                    Ok(()) => {
+                        on_layer(id, LayerEvent::DownloadComplete);
+                        return Ok(());
+                    }
+                    // bytes resumed from an earlier ingest may be wrong: fetch it all again once
+                    Err(e)
+                        if resume > 0
+                            && !restart
+                            && e.code() == Some(containerd::Code::FailedPrecondition) =>
+                    {
+                        restart = true;
+                    }
+                    Err(e) => return Err(download_error(e.to_string())),
+                }
             }
             Err(reason) if attempt >= DOWNLOAD_ATTEMPTS => return Err(download_error(reason)),
             Err(_) => {
