@@ -46,14 +46,14 @@ content_root() {
 
 # Removes namespace $1 and everything in it, collected synchronously.
 wipe_ns() {
-  local ns=$1 l imgs keys k i
+  local ns=$1 l imgs keys k
   ctr_ namespaces ls -q | grep -xF "$ns" >/dev/null || return 0
   for l in $(ctr_ -n "$ns" leases ls -q); do ctr_ -n "$ns" leases rm "$l" >/dev/null; done
   imgs=$(ctr_ -n "$ns" images ls -q)
   # shellcheck disable=SC2086
   [ -z "$imgs" ] || ctr_ -n "$ns" images rm --sync $imgs >/dev/null
   # leftovers of an interrupted pull: snapshots (leaves first, so retry), blobs
-  for i in $(seq 20); do
+  for _ in $(seq 20); do
     keys=$(ctr_ -n "$ns" snapshots ls | awk 'NR > 1 { print $1 }')
     [ -n "$keys" ] || break
     for k in $keys; do ctr_ -n "$ns" snapshots rm "$k" >/dev/null 2>&1 || true; done
@@ -105,7 +105,7 @@ for tool in ctr hyperfine python3; do
   command -v "$tool" >/dev/null 2>&1 || die "needs $tool (apt-get install ${tool/ctr/containerd})"
 done
 [ -x /usr/bin/time ] || die "needs GNU time at /usr/bin/time (apt-get install time)"
-[ -n "${BERTH_TEST_CONTAINERD_ADDRESS:-}" ] && [ -n "${BERTH_TEST_REGISTRY:-}" ] ||
+{ [ -n "${BERTH_TEST_CONTAINERD_ADDRESS:-}" ] && [ -n "${BERTH_TEST_REGISTRY:-}" ]; } ||
   die "no test bed in this shell: run  eval \"\$(tests/testbed.sh up)\"  first"
 timeout 5 ctr --address "$BERTH_TEST_CONTAINERD_ADDRESS" version >/dev/null 2>&1 ||
   die "containerd does not answer at $BERTH_TEST_CONTAINERD_ADDRESS (tests/testbed.sh up)"
