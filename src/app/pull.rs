@@ -188,7 +188,14 @@ pub async fn run(
                 progress.send(Event::pull_warning(&name, e.to_string()));
                 must_build.push(name);
             }
-            Err(e) => errors.push((name, e)),
+            Err(e) => {
+                let image = project
+                    .services
+                    .get(&name)
+                    .map(|s| s.image.clone())
+                    .unwrap_or_default();
+                errors.push((name, image, e));
+            }
         }
     }
     if !must_build.is_empty() {
@@ -205,7 +212,7 @@ pub async fn run(
     Err(AppError::Pull(
         errors
             .into_iter()
-            .map(|(_, e)| e.to_string())
+            .map(|(name, image, e)| format!("service {name:?}: pulling {image}: {e}"))
             .collect::<Vec<_>>()
             .join("\n"),
     ))

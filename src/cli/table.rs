@@ -41,8 +41,8 @@ mod tests {
         ]);
         assert_eq!(
             t,
-            "CONTAINER                       REPOSITORY          SIZE\n\
-             a-very-long-container-name-1    busybox             4.26MB\n"
+            "CONTAINER                      REPOSITORY          SIZE\n\
+             a-very-long-container-name-1   busybox             4.26MB\n"
         );
     }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::{
-    DeleteContentRequest, Info, InfoRequest, ReadContentRequest, UpdateRequest, WriteAction,
-    WriteContentRequest, WriteContentResponse,
+    AbortRequest, DeleteContentRequest, Info, InfoRequest, ReadContentRequest, UpdateRequest,
+    WriteAction, WriteContentRequest, WriteContentResponse,
 };
 use containerd_client::tonic::Streaming;
 use futures_util::StreamExt;
@@ -142,6 +142,20 @@ impl Client {
             Ok(_) => Ok(()),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
             Err(s) => Err(self.status_error("content delete", s)),
+        }
+    }
+
+    /// Drops the unfinished ingest `reference` and its bytes; one already gone is not an error.
+    pub async fn content_abort(&self, reference: &str) -> Result<()> {
+        match ContentClient::new(self.channel.clone())
+            .abort(self.request(AbortRequest {
+                r#ref: reference.to_owned(),
+            }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(self.status_error("content abort", s)),
         }
     }
 

@@ -6,7 +6,7 @@ use oci_spec::image::Descriptor as OciDescriptor;
 
 use super::reference::ImageRef;
 use super::registry::{self, Puller, Resolved};
-use super::store::{self, BlobSource, Fetched, LayerEvent};
+use super::store::{self, BlobSource, FetchError, Fetched, LayerEvent};
 use crate::containerd::{self, Client};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +35,21 @@ pub struct Pulled {
 }
 
 impl BlobSource for Resolved {
-    async fn fetch(&self, desc: &OciDescriptor, offset: u64) -> Result<Fetched, String> {
-        let s = self.blob(desc, offset).await.map_err(|e| e.to_string())?;
+    async fn fetch(&self, desc: &OciDescriptor, offset: u64) -> Result<Fetched, FetchError> {
+        let s = self.blob(desc, offset).await.map_err(fetch_error)?;
         Ok(Fetched {
             offset: s.offset,
-            stream: s.map_err(|e| e.to_string()).boxed(),
+            stream: s.map_err(fetch_error).boxed(),
         })
+    }
+}
+
+fn fetch_error(e: registry::Error) -> FetchError {
+    match e {
+        registry::Error::DigestMismatch { .. } | registry::Error::SizeMismatch { .. } => {
+            FetchError::Verify(e.to_string())
+        }
+        other => FetchError::Transfer(other.to_string()),
     }
 }
 

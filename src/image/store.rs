@@ -44,7 +44,24 @@ const DOWNLOAD_ATTEMPTS: u32 = 3;
 /// asked for: a registry that ignores ranges sends the whole blob).
 pub struct Fetched {
     pub offset: u64,
-    pub stream: BoxStream<'static, Result<Bytes, String>>,
+    pub stream: BoxStream<'static, Result<Bytes, FetchError>>,
+}
+
+/// Why a blob could not be had, in the source's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// The transfer failed (worth retrying, and resuming later).
+    Transfer(String),
+    /// The bytes are not the blob the descriptor names (not worth retrying).
+    Verify(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Transfer(m) | FetchError::Verify(m) => f.write_str(m),
+        }
+    }
 }
 
 /// Where blobs come from (a registry endpoint, or a test's fixture).
@@ -54,7 +71,7 @@ pub trait BlobSource: Sync {
         &self,
         desc: &OciDescriptor,
         offset: u64,
-    ) -> impl Future<Output = Result<Fetched, String>> + Send;
+    ) -> impl Future<Output = Result<Fetched, FetchError>> + Send;
 }
 
 /// What to store: the name, the small JSON blobs already fetched and verified, the layers.
@@ -96,6 +113,8 @@ pub enum LayerEvent {
 pub enum StoreError {
     #[error("{0}")]
     Containerd(#[from] containerd::Error),
+    #[error("layer {digest} failed verification: {reason}")]
+    Verify { digest: String, reason: String },
     #[error("downloading layer {digest}: {reason}")]
     Download { digest: String, reason: String },
     #[error("layer {digest} unpacked to diff ID {got}, but the image config says {expected}")]
@@ -199,12 +218,21 @@ pub async fn store<S: BlobSource>(
     let leased = client.with_lease(&lease)?;
 
     let result = store_leased(&leased, image, source, on_layer).await;
-    // On success the image record now holds everything; on failure the lease is kept so a
-    // rerun within its lifetime finds the finished blobs, and it expires on its own.
-    if result.is_ok() {
-        client.lease_delete(&lease).await?;
-        for old in earlier {
-            client.lease_delete(&old.id).await?;
+    match &result {
+        // The image record now holds everything; older leases of this image are retired.
+        Ok(_) => {
+            client.lease_delete(&lease).await?;
+            for old in earlier {
+                client.lease_delete(&old.id).await?;
+            }
+        }
+        // An interrupted transfer keeps its lease, so a rerun within its lifetime resumes the
+        // partial download and skips finished blobs; the lease expires on its own.
+        Err(StoreError::Download { .. }) => {}
+        // Anything else (content that fails verification, containerd refusing) is not worth
+        // resuming: the collector takes what the pull made.
+        Err(_) => {
+            let _ = client.lease_delete(&lease).await;
         }
     }
     result
@@ -471,7 +499,7 @@ async fn fetch_layer<S: BlobSource>(
                         let n = i64::try_from(buf.len()).unwrap_or(i64::MAX);
                         w.write_at(offset, std::mem::take(&mut buf))
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| FetchError::Transfer(e.to_string()))?;
                         offset += n;
                         buf.reserve(WRITE_CHUNK);
                         on_layer(
@@ -487,7 +515,7 @@ async fn fetch_layer<S: BlobSource>(
                     }
                 }
             }
-            Ok::<(), String>(())
+            Ok::<(), FetchError>(())
         }
         .await;
         match outcome {
@@ -506,10 +534,27 @@ async fn fetch_layer<S: BlobSource>(
                     {
                         restart = true;
                     }
+                    Err(e) if e.code() == Some(containerd::Code::FailedPrecondition) => {
+                        // what was fetched is not what the manifest names: drop the bytes
+                        let _ = client.content_abort(&format!("berth-{digest}")).await;
+                        return Err(StoreError::Verify {
+                            digest: digest.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
                     Err(e) => return Err(download_error(e.to_string())),
                 }
             }
-            Err(reason) if attempt >= DOWNLOAD_ATTEMPTS => return Err(download_error(reason)),
+            Err(FetchError::Verify(reason)) => {
+                let _ = client.content_abort(&format!("berth-{digest}")).await;
+                return Err(StoreError::Verify {
+                    digest: digest.clone(),
+                    reason,
+                });
+            }
+            Err(FetchError::Transfer(reason)) if attempt >= DOWNLOAD_ATTEMPTS => {
+                return Err(download_error(reason))
+            }
             Err(_) => {
                 // dropping the writer releases the ingest; the next attempt resumes it
                 drop(w);
