@@ -15,7 +15,7 @@ BERTH_APT_PACKAGES=(
   docker-registry    # a plain-HTTP registry on loopback for push/pull tests (tests/testbed.sh)
   busybox-static     # one static binary to build the test images from, without a network
   zstd               # the zstd CLI: tests/images.py compresses berth-test/zstd's layers with it
-  openssl            # the TLS registry's CA and server certificate (tests/testbed.sh)
+  openssl            # the TLS registry's CA and certificate, the token server's key and JWT signatures
   apache2-utils      # htpasswd -B: the TLS registry's bcrypt password file (tests/testbed.sh)
   protobuf-compiler  # protoc: the containerd-client crate's build script compiles containerd's API
 )

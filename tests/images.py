@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The test bed's images: built without a network from Debian's busybox-static, pushed to the
-bed's two registries, and their digests written to a JSON file for the tests to assert on.
+bed's registries, and their digests written to a JSON file for the tests to assert on.
 
 tests/testbed.sh runs this after its registries answer; run it directly to push again or to add
 the bench image:
@@ -10,7 +10,9 @@ the bench image:
 
 Registries come from the environment the bed exports: BERTH_TEST_REGISTRY (plain HTTP, no
 auth) and, when set, BERTH_TEST_AUTH_REGISTRY (HTTPS with the CA in BERTH_TEST_CA, basic auth
-as BERTH_TEST_AUTH_USER / BERTH_TEST_AUTH_PASSWORD). Every image goes to both.
+as BERTH_TEST_AUTH_USER / BERTH_TEST_AUTH_PASSWORD) and BERTH_TEST_TOKEN_REGISTRY (plain HTTP,
+token auth: a 401 with a Bearer challenge is answered with a token fetched from the challenge's
+realm with the same user and password). Every image goes to each.
 
 Everything is deterministic: tar entries sorted, owners and mtimes fixed, gzip with mtime 0 and
 no file name, JSON serialised in one fixed way. So a digest changes only when this script, the
@@ -73,6 +75,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -359,18 +362,43 @@ def build(big):
 # ----- registry client ----------------------------------------------------------------------
 
 class Registry:
+    """One registry. With a user and password it sends them as basic auth, and when the registry
+    answers 401 with a `Bearer realm=...` challenge (token auth, as the bed's token registry
+    does) it fetches a token for the challenge's scope from the realm with those credentials and
+    asks again with it."""
+
     def __init__(self, host, tls=False, ca=None, user=None, password=None):
         self.host = host
         self.base = f"{'https' if tls else 'http'}://{host}"
         self.ctx = ssl.create_default_context(cafile=ca) if tls else None
         self.auth = None
+        self.basic = None
         if user is not None:
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            self.auth = f"Basic {token}"
+            self.basic = self.auth = f"Basic {token}"
 
-    def request(self, method, url, data=None, headers=None, ok=(200,)):
-        url = urllib.parse.urljoin(self.base, url)
-        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    def token(self, challenge):
+        """A bearer token from the realm of WWW-Authenticate value `challenge`."""
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", None)
+        if not realm:
+            raise SystemExit(f"images: {self.host}: a Bearer challenge without a realm: {challenge}")
+        query = urllib.parse.urlencode({k: v for k, v in params.items()
+                                        if k in ("service", "scope")})
+        req = urllib.request.Request(f"{realm}?{query}", headers={"Authorization": self.basic})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as resp:
+                answer = json.load(resp)
+        except urllib.error.HTTPError as err:
+            body = err.read()[:500].decode(errors="replace")
+            raise SystemExit(f"images: token from {realm}: {err.code} {err.reason}: {body}") from None
+        except urllib.error.URLError as err:
+            raise SystemExit(f"images: token from {realm}: {err.reason}") from None
+        return answer.get("token") or answer["access_token"]
+
+    def request(self, method, url, data=None, headers=None, ok=(200,), retried=False):
+        full = urllib.parse.urljoin(self.base, url)
+        req = urllib.request.Request(full, data=data, method=method, headers=headers or {})
         if self.auth:
             req.add_header("Authorization", self.auth)
         try:
@@ -378,12 +406,18 @@ class Registry:
                 resp.read()
                 return resp.status, resp.headers
         except urllib.error.HTTPError as err:
+            challenge = err.headers.get("WWW-Authenticate", "")
+            if (err.code == 401 and self.basic and not retried
+                    and challenge.lower().startswith("bearer ")):
+                err.read()
+                self.auth = f"Bearer {self.token(challenge)}"
+                return self.request(method, url, data, headers, ok, retried=True)
             if err.code in ok:
                 return err.code, err.headers
             body = err.read()[:500].decode(errors="replace")
-            raise SystemExit(f"images: {method} {url}: {err.code} {err.reason}: {body}") from None
+            raise SystemExit(f"images: {method} {full}: {err.code} {err.reason}: {body}") from None
         except urllib.error.URLError as err:
-            raise SystemExit(f"images: {method} {url}: {err.reason}") from None
+            raise SystemExit(f"images: {method} {full}: {err.reason}") from None
 
     def manifest_digest(self, repo, ref):
         status, headers = self.request("HEAD", f"/v2/{repo}/manifests/{ref}",
@@ -436,8 +470,13 @@ def registries_from_env():
         regs.append(Registry(auth, tls=True, ca=os.environ.get("BERTH_TEST_CA"),
                              user=os.environ.get("BERTH_TEST_AUTH_USER"),
                              password=os.environ.get("BERTH_TEST_AUTH_PASSWORD")))
+    token = os.environ.get("BERTH_TEST_TOKEN_REGISTRY")
+    if token:
+        regs.append(Registry(token, user=os.environ.get("BERTH_TEST_AUTH_USER"),
+                             password=os.environ.get("BERTH_TEST_AUTH_PASSWORD")))
     if not regs:
-        raise SystemExit("images: neither BERTH_TEST_REGISTRY nor BERTH_TEST_AUTH_REGISTRY is set")
+        raise SystemExit("images: none of BERTH_TEST_REGISTRY, BERTH_TEST_AUTH_REGISTRY and "
+                         "BERTH_TEST_TOKEN_REGISTRY is set")
     return regs
 
 

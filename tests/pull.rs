@@ -21,6 +21,8 @@ struct Bed {
     address: PathBuf,
     registry: String,
     auth_registry: String,
+    /// The registry behind the token server (Docker Hub's Bearer flow).
+    token_registry: String,
     user: String,
     password: String,
     hosts_dir: String,
@@ -46,6 +48,7 @@ fn bed() -> Option<Bed> {
         address,
         registry,
         auth_registry: var("BERTH_TEST_AUTH_REGISTRY")?,
+        token_registry: var("BERTH_TEST_TOKEN_REGISTRY")?,
         user: var("BERTH_TEST_AUTH_USER")?,
         password: var("BERTH_TEST_AUTH_PASSWORD")?,
         hosts_dir: var("BERTH_TEST_HOSTS_DIR")?,
@@ -721,14 +724,7 @@ fn the_auth_registry_takes_docker_config_credentials() {
     let reg = case.bed.auth_registry.clone();
     let name = format!("{reg}/berth-test/multi:latest");
     case.compose(&one_service(&name));
-    let write_auth = |password: &str| {
-        let auth = base64(format!("{}:{password}", case.bed.user).as_bytes());
-        fs::write(
-            case.docker_config.join("config.json"),
-            format!(r#"{{"auths":{{"{reg}":{{"auth":"{auth}"}}}}}}"#),
-        )
-        .unwrap();
-    };
+    let write_auth = |password: &str| write_basic_auth(&case, &reg, &case.bed.user, password);
 
     // No credentials, then wrong ones: denied, named, nothing stored.
     for password in [None, Some("not-the-password")] {
@@ -757,6 +753,238 @@ fn the_auth_registry_takes_docker_config_credentials() {
     assert_ok(&o);
     assert_eq!(case.images(), vec![name.clone()]);
     assert_eq!(case.check(&name), ("complete".into(), "true".into()));
+}
+
+/// Writes `$DOCKER_CONFIG/config.json` for `case` with basic credentials for `registry`.
+fn write_basic_auth(case: &Case, registry: &str, user: &str, password: &str) {
+    let auth = base64(format!("{user}:{password}").as_bytes());
+    fs::write(
+        case.docker_config.join("config.json"),
+        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+}
+
+/// Docker Hub's flow, against the bed's token registry: the registry answers 401 with
+/// `WWW-Authenticate: Bearer realm=...,service=...,scope=...`; berth fetches a token from the
+/// realm (tests/token_server.py) with the config's basic credentials and asks again with
+/// `Authorization: Bearer`. The registry accepts nothing else, so a pull that succeeds went
+/// through the token exchange. Anonymous callers get a token that grants nothing (as Hub does
+/// for a private repository); a wrong password gets a 401 from the token server itself.
+#[test]
+fn the_token_registry_takes_docker_config_credentials() {
+    let Some(case) = Case::new("token") else {
+        return;
+    };
+    let reg = case.bed.token_registry.clone();
+    let name = format!("{reg}/berth-test/multi:latest");
+    case.compose(&one_service(&name));
+
+    // Anonymous: a token with no access, then 401 insufficient_scope from the registry.
+    let o = case.berth(&["pull"]);
+    assert_exit(&o, 18);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("pull access denied for {reg}/berth-test/multi")),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains(" web Error"), "{}", text(&o));
+    assert!(case.images().is_empty(), "{:?}", case.images());
+
+    // A wrong password: the token server refuses it, and berth says so.
+    write_basic_auth(&case, &reg, &case.bed.user, "not-the-password");
+    let o = case.berth(&["pull"]);
+    assert_exit(&o, 18);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{reg}/berth-test/multi"))
+            && err.contains("incorrect username or password"),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains(" web Error"), "{}", text(&o));
+    assert!(case.images().is_empty(), "{:?}", case.images());
+
+    write_basic_auth(&case, &reg, &case.bed.user, &case.bed.password);
+    let o = case.berth(&["pull"]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains(" web Pulled"), "{}", text(&o));
+    assert_eq!(case.images(), vec![name.clone()]);
+    assert_eq!(case.check(&name), ("complete".into(), "true".into()));
+    let image = case.bed.image("berth-test/multi:latest");
+    let digest = image["digest"].as_str().unwrap();
+    assert!(
+        case.ctr(&["images", "ls"]).contains(digest),
+        "the image record points at {digest}"
+    );
+}
+
+/// A directory to put on berth's PATH holding `docker-credential-berthtest`, a credential
+/// helper as Docker's protocol has it: `get` reads a server URL on stdin. It logs each server
+/// it is asked for to `asked` in the same directory.
+struct Helper {
+    bin: PathBuf,
+}
+
+impl Helper {
+    fn new() -> Helper {
+        let bin = common::scratch_path("helper-bin");
+        fs::create_dir_all(&bin).unwrap();
+        Helper { bin }
+    }
+
+    /// Installs the helper with `body`, shell run after `server` holds what was asked for.
+    fn install(&self, body: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.bin.join("docker-credential-berthtest");
+        let script = format!(
+            "#!/bin/sh\n\
+             [ \"$1\" = get ] || {{ echo \"unsupported: $1\" >&2; exit 1; }}\n\
+             server=$(cat)\n\
+             echo \"$server\" >>'{}'\n\
+             {body}\n",
+            self.bin.join("asked").display()
+        );
+        // A fresh file each time (a rename), never one rewritten in place.
+        let tmp = self.bin.join(".helper.tmp");
+        fs::write(&tmp, script).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::rename(&tmp, path).unwrap();
+        let _ = fs::remove_file(self.bin.join("asked"));
+    }
+
+    /// The helper answering with `user`/`secret` for `server` and "not found" for the rest, as
+    /// docker-credential-pass and friends do.
+    fn install_knowing(&self, server: &str, user: &str, secret: &str) {
+        self.install(&format!(
+            "if [ \"$server\" = '{server}' ]; then\n  \
+               printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}\\n' \"$server\"\n\
+             else\n  \
+               echo 'credentials not found in native keychain'; exit 1\n\
+             fi"
+        ));
+    }
+
+    /// The servers the helper was asked for since it was installed.
+    fn asked(&self) -> Vec<String> {
+        fs::read_to_string(self.bin.join("asked"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn path_env(&self) -> String {
+        format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display())
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(self.bin.parent().unwrap());
+    }
+}
+
+/// Credentials from a credential helper, named per registry (`credHelpers`) or for all of them
+/// (`credsStore`), run from PATH as Docker runs them; a helper that says "credentials not
+/// found" means anonymous, and one that answers garbage is an error that names it.
+#[test]
+fn credential_helpers_give_the_credentials() {
+    let Some(case) = Case::new("helpers") else {
+        return;
+    };
+    let helper = Helper::new();
+    let path = helper.path_env();
+    let auth_reg = case.bed.auth_registry.clone();
+    let plain = case.bed.registry.clone();
+    let name = format!("{auth_reg}/berth-test/zstd:latest");
+    let config = |json: &str| fs::write(case.docker_config.join("config.json"), json).unwrap();
+    helper.install_knowing(&auth_reg, &case.bed.user, &case.bed.password);
+
+    // credHelpers: the helper for this one registry.
+    case.compose(&one_service(&name));
+    config(&format!(
+        r#"{{"credHelpers":{{"{auth_reg}":"berthtest"}}}}"#
+    ));
+    let o = case.berth_env(&["pull"], &[("PATH", &path)]);
+    assert_ok(&o);
+    assert_eq!(helper.asked(), vec![auth_reg.clone()]);
+    assert_eq!(case.images(), vec![name.clone()]);
+    assert_eq!(case.check(&name), ("complete".into(), "true".into()));
+    case.ctr(&["images", "rm", "--sync", &name]);
+
+    // credsStore: the helper for every registry; the plain one it knows nothing of is pulled
+    // anonymously.
+    helper.install_knowing(&auth_reg, &case.bed.user, &case.bed.password);
+    let plain_name = format!("{plain}/berth-test/docker:latest");
+    case.compose(&format!(
+        "services:\n  web:\n    image: {name}\n  db:\n    image: {plain_name}\n"
+    ));
+    config(r#"{"credsStore":"berthtest"}"#);
+    let o = case.berth_env(&["pull"], &[("PATH", &path)]);
+    assert_ok(&o);
+    let mut asked = helper.asked();
+    asked.sort();
+    let mut expected = vec![auth_reg.clone(), plain.clone()];
+    expected.sort();
+    assert_eq!(asked, expected, "the helper is asked once per registry");
+    let mut images = case.images();
+    images.sort();
+    let mut expected = vec![name.clone(), plain_name.clone()];
+    expected.sort();
+    assert_eq!(images, expected);
+    case.ctr(&["images", "rm", "--sync", &name, &plain_name]);
+
+    // The helper gives a wrong password: the registry's refusal, as with a config file.
+    helper.install_knowing(&auth_reg, &case.bed.user, "not-the-password");
+    case.compose(&one_service(&name));
+    let o = case.berth_env(&["pull"], &[("PATH", &path)]);
+    assert_exit(&o, 18);
+    assert!(
+        stderr(&o).contains(&format!(
+            "pull access denied for {auth_reg}/berth-test/zstd"
+        )),
+        "{}",
+        text(&o)
+    );
+
+    // Garbage on stdout, exit 0: named, and nothing pulled.
+    helper.install("echo 'this is not JSON'");
+    let o = case.berth_env(&["pull"], &[("PATH", &path)]);
+    assert_exit(&o, 18);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "credentials for {auth_reg}: credential helper docker-credential-berthtest gave a malformed answer"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains(" web Error"), "{}", text(&o));
+
+    // A helper that fails for another reason than "not found": its words are passed on.
+    helper.install("echo 'the keychain is locked' >&2; exit 1");
+    let o = case.berth_env(&["pull"], &[("PATH", &path)]);
+    assert_exit(&o, 18);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "credential helper docker-credential-berthtest failed: the keychain is locked"
+        ),
+        "{}",
+        text(&o)
+    );
+
+    // No such helper on PATH.
+    let o = case.berth(&["pull"]);
+    assert_exit(&o, 18);
+    assert!(
+        stderr(&o).contains("docker-credential-berthtest could not be run"),
+        "{}",
+        text(&o)
+    );
+    assert!(case.images().is_empty(), "{:?}", case.images());
 }
 
 #[test]
@@ -1103,6 +1331,96 @@ async fn resume_case(case_name: &str, repo: &str, seed: u32, corrupt: bool) {
         case.active_ingests()
     );
     client.lease_delete(&lease).await.unwrap();
+}
+
+/// Puts a blob file of the registry's storage back as it was when dropped, so a failing test
+/// leaves the registry whole.
+struct RestoreBlob {
+    path: PathBuf,
+    data: Vec<u8>,
+}
+
+impl Drop for RestoreBlob {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.path, &self.data);
+    }
+}
+
+/// A registry that serves a layer whose bytes are not its digest (a damaged disk, a broken
+/// mirror): the bed's own registry, with the blob's data file in its filesystem storage
+/// overwritten by different bytes of the same length, so size and headers still match. The pull
+/// fails with exit 18, naming the layer and the mismatch, and stores no image; once the file is
+/// whole again, a rerun pulls the image complete: nothing the failed pull left blocks it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_layer_that_does_not_match_its_digest_fails_the_pull() {
+    use sha2::Digest as _;
+    let Some(case) = Case::new("digest") else {
+        return;
+    };
+    let Some(storage) = var("BERTH_TEST_REGISTRY_STORAGE") else {
+        return;
+    };
+    let reg = case.bed.registry.clone();
+    let platform = case.bed.platform();
+    let arch = platform.split('/').nth(1).unwrap();
+    // A layer of its own (seed), in a repository of its own: no other image or test shares it.
+    let blob = push_resume_image(&reg, arch, "pull-digest", 0x0d16_e575).await;
+    let hex = format!("{:x}", sha2::Sha256::digest(&blob));
+    let layer = format!("sha256:{hex}");
+    let data = Path::new(&storage).join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    // Whole first (a run killed mid-test may have left it damaged; the push skips a blob the
+    // registry has).
+    fs::write(&data, &blob).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
+    let restore = RestoreBlob {
+        path: data.clone(),
+        data: blob.clone(),
+    };
+    let mut damaged = blob.clone();
+    for b in &mut damaged[4096..8192] {
+        *b ^= 0xff;
+    }
+    assert_eq!(damaged.len(), blob.len());
+    fs::write(&data, &damaged).unwrap();
+
+    let name = format!("{reg}/berth-test/pull-digest:latest");
+    case.compose(&one_service(&name));
+    let o = tokio::task::block_in_place(|| case.berth(&["pull"]));
+    assert_exit(&o, 18);
+    let err = stderr(&o);
+    let actual = format!("sha256:{:x}", sha2::Sha256::digest(&damaged));
+    // The whole-blob check is oci-client's, as the bytes stream ("Invalid digest. Expected ...,
+    // got ..."); berth's own check of a resumed blob says "digest mismatch".
+    let lower = err.to_lowercase();
+    assert!(
+        (lower.contains("digest mismatch") || lower.contains("invalid digest"))
+            && err.contains(&format!("downloading layer {layer}"))
+            && err.contains(&actual),
+        "expected a digest mismatch naming {layer} (served {actual}): {}",
+        text(&o)
+    );
+    assert!(err.contains(&name), "{}", text(&o));
+    assert!(err.contains(" web Error"), "{}", text(&o));
+    assert!(case.images().is_empty(), "{:?}", case.images());
+    assert!(
+        !case.content().contains_key(&layer),
+        "the damaged layer was stored as {layer}"
+    );
+
+    drop(restore);
+    assert_eq!(fs::read(&data).unwrap(), blob);
+    let o = tokio::task::block_in_place(|| case.berth(&["pull"]));
+    assert_ok(&o);
+    assert_eq!(case.images(), vec![name.clone()]);
+    assert_eq!(case.check(&name), ("complete".into(), "true".into()));
+    assert!(case.content().contains_key(&layer));
+    assert!(
+        case.active_ingests().is_empty(),
+        "{:?}",
+        case.active_ingests()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,14 +22,29 @@
 #   openssl whenever it starts, in $BERTH_TEST_RUN_DIR/tls) and htpasswd basic auth as
 #   $BERTH_TEST_AUTH_USER / $BERTH_TEST_AUTH_PASSWORD (default berth / berth-test-password);
 #   reused when it answers to that user over a connection verified with that CA.
+# - token server: tests/token_server.py on 127.0.0.1:$BERTH_TEST_TOKEN_PORT (default 5058), the
+#   realm of Docker Hub's token flow. It signs JWTs (RS256) with a key and self-signed certificate
+#   made afresh with openssl whenever it starts, in $BERTH_TEST_RUN_DIR/token; it gives the bed's
+#   user a token for what it asks, anonymous callers a token for nothing, and wrong credentials a
+#   401. Reused when the process in its pid file is alive and hands the bed's user a token.
+# - token registry: a third docker-registry on 127.0.0.1:$BERTH_TEST_TOKEN_REGISTRY_PORT (default
+#   5057), plain HTTP, `auth: token` with that realm (service berth-test, issuer
+#   berth-test-issuer) and the token server's certificate as its rootcertbundle. Reused when it
+#   accepts a token the running token server signed (so one that trusts an older key does not
+#   count).
 # - hosts dir: $BERTH_TEST_RUN_DIR/certs.d, containerd's certs.d layout: docker.io mirrored by the
-#   plain registry (pull, resolve), the plain registry as http, the TLS one trusted via the CA.
+#   plain registry (pull, resolve), the plain and token registries as http, the TLS one trusted
+#   via the CA.
 # - images: tests/images.py builds the test images from busybox-static without a network and
-#   pushes them to both registries (nothing when they already have them); their digests go to
-#   $BERTH_TEST_RUN_DIR/images.json. tests/images.py says what each image holds and why.
+#   pushes them to the three registries (nothing when they already have them); their digests go
+#   to $BERTH_TEST_RUN_DIR/images.json. tests/images.py says what each image holds and why.
 # - exports BERTH_TEST_CONTAINERD_ADDRESS (socket path), BERTH_TEST_REGISTRY (host:port),
+#   BERTH_TEST_REGISTRY_STORAGE (the plain registry's filesystem storage directory, for tests
+#   that damage a blob on purpose; empty when the registry there is not one this bed started),
 #   BERTH_TEST_AUTH_REGISTRY (host:port), BERTH_TEST_AUTH_USER, BERTH_TEST_AUTH_PASSWORD,
-#   BERTH_TEST_CA (CA certificate, PEM), BERTH_TEST_HOSTS_DIR and BERTH_TEST_IMAGES (the digests).
+#   BERTH_TEST_CA (CA certificate, PEM), BERTH_TEST_TOKEN_REGISTRY (host:port),
+#   BERTH_TEST_TOKEN_REALM (the token server's URL), BERTH_TEST_HOSTS_DIR and BERTH_TEST_IMAGES
+#   (the digests).
 #
 # Daemons run with stdio on log files, so nothing holds the caller's terminal or pipes open. Pid files are checked against /proc before they are trusted,
 # so a bed killed uncleanly (reboot, kill -9) leaves nothing that breaks the next `up`.
@@ -43,6 +58,8 @@ fi
 : "${BERTH_TEST_STATE_DIR:=/var/lib/berth-test}"
 : "${BERTH_TEST_REGISTRY_PORT:=5055}"
 : "${BERTH_TEST_AUTH_REGISTRY_PORT:=5056}"
+: "${BERTH_TEST_TOKEN_REGISTRY_PORT:=5057}"
+: "${BERTH_TEST_TOKEN_PORT:=5058}"
 : "${BERTH_TEST_AUTH_USER:=berth}"
 : "${BERTH_TEST_AUTH_PASSWORD:=berth-test-password}"
 BERTH_TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,6 +84,17 @@ _bed_registry_answers() {
     printf "GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n\r\n" "$0" >&3
     head -c 2048 <&3' "$1" 2>/dev/null) || return 1
   [[ $resp == HTTP/1.?" 200"* ]] && grep -qi '^docker-distribution-api-version: registry/2' <<<"${resp//$'\r'/}"
+}
+
+# Prints the answer (status line, headers, body; at most 16 KiB) to `GET $2` on 127.0.0.1:$1,
+# with header line $3 when given ("Authorization: ..."). HTTP/1.0, so the server closes.
+_bed_http_get() {
+  local extra=
+  [ -z "${3:-}" ] || extra=$3$'\r\n'
+  # shellcheck disable=SC2016  # $0..$2 expand in the inner bash, from its arguments
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n%s\r\n" "$1" "$0" "$2" >&3
+    head -c 16384 <&3' "$1" "$2" "$extra" 2>/dev/null
 }
 
 # True when something accepts TCP connections on 127.0.0.1:$1.
@@ -184,15 +212,21 @@ _bed_gone() {
 _bed_registry_up() {
   local port=$BERTH_TEST_REGISTRY_PORT
   export BERTH_TEST_REGISTRY=127.0.0.1:$port
+  export BERTH_TEST_REGISTRY_STORAGE=
   if _bed_registry_answers "$port"; then
     _bed_log "reusing the registry at 127.0.0.1:$port"
-    return 0
-  fi
-  if _bed_port_taken "$port"; then
+  elif _bed_port_taken "$port"; then
     _bed_log "127.0.0.1:$port is taken by something that is not a registry; set BERTH_TEST_REGISTRY_PORT to a free port"
     return 1
+  else
+    _bed_registry_start registry "$port" _bed_registry_answers "" || return 1
   fi
-  _bed_registry_start registry "$port" _bed_registry_answers ""
+  # Its storage is known only when the registry there is the one this bed started.
+  if _bed_live_pid "$BERTH_TEST_RUN_DIR/registry.pid" docker-registry >/dev/null; then
+    BERTH_TEST_REGISTRY_STORAGE=$(cat "$BERTH_TEST_RUN_DIR/registry.storage" 2>/dev/null)
+  fi
+  [ -n "$BERTH_TEST_REGISTRY_STORAGE" ] \
+    || _bed_log "the registry at 127.0.0.1:$port is not this bed's: its storage is unknown (BERTH_TEST_REGISTRY_STORAGE is empty)"
 }
 
 # True when the TLS registry on 127.0.0.1:$1 answers `GET /v2/` with 200 to the bed's user and
@@ -284,6 +318,106 @@ auth:
     path: $dir/htpasswd"
 }
 
+# Prints a token the token server on 127.0.0.1:$1 gives the bed's user (any scope will do: a
+# token with no access still lets `GET /v2/` through); fails when it gives none.
+_bed_token_fetch() {
+  local auth resp token
+  auth=$(printf '%s:%s' "$BERTH_TEST_AUTH_USER" "$BERTH_TEST_AUTH_PASSWORD" | base64 -w0)
+  resp=$(_bed_http_get "$1" "/token?service=berth-test" "Authorization: Basic $auth") || return 1
+  [[ $resp == HTTP/1.?" 200"* ]] || return 1
+  token=$(grep -o '"token": *"[^"]*"' <<<"$resp" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+  [ -n "$token" ] && echo "$token"
+}
+
+# True when the token server in the bed's pid file is alive and hands out tokens on
+# 127.0.0.1:$1. The server names itself berth-token before it listens, so the pid file is
+# checked only after it answered (_bed_live_pid removes a pid file whose process has another
+# name, as it has while python3 starts).
+_bed_token_server_answers() {
+  _bed_token_fetch "$1" >/dev/null \
+    && _bed_live_pid "$BERTH_TEST_RUN_DIR/token-server.pid" berth-token >/dev/null
+}
+
+# Makes, in directory $1, the token server's RSA key and the self-signed certificate that the
+# token registry trusts (its rootcertbundle). Fresh each time the token server starts.
+_bed_make_token_key() {
+  local dir=$1
+  rm -rf "$dir" && mkdir -p "$dir" || return 1
+  if ! openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
+    -days 3650 -subj "/CN=berth test bed token signer" >"$dir/make.log" 2>&1; then
+    _bed_log "making the token server's key failed:"
+    cat "$dir/make.log" >&2
+    return 1
+  fi
+  chmod 0644 "$dir/cert.pem"
+}
+
+_bed_token_server_up() {
+  local port=$BERTH_TEST_TOKEN_PORT dir=$BERTH_TEST_RUN_DIR/token
+  export BERTH_TEST_TOKEN_REALM=http://127.0.0.1:$port/token
+  if _bed_token_server_answers "$port"; then
+    _bed_log "reusing the token server at 127.0.0.1:$port"
+    return 0
+  fi
+  if _bed_port_taken "$port"; then
+    _bed_log "127.0.0.1:$port is taken by something other than this bed's token server; set BERTH_TEST_TOKEN_PORT to a free port"
+    return 1
+  fi
+  if ! command -v python3 >/dev/null || ! command -v openssl >/dev/null; then
+    _bed_log "python3 or openssl is not installed (tests/deps.sh installs openssl)"
+    return 1
+  fi
+  local pidfile=$BERTH_TEST_RUN_DIR/token-server.pid log=$BERTH_TEST_RUN_DIR/token-server.log
+  local old
+  if old=$(_bed_live_pid "$pidfile" berth-token); then
+    kill "$old" 2>/dev/null
+    _bed_wait 10 _bed_gone "$old" || kill -9 "$old" 2>/dev/null
+  fi
+  mkdir -p "$BERTH_TEST_RUN_DIR" || return 1
+  _bed_make_token_key "$dir" || return 1
+  _bed_log "starting the token server at 127.0.0.1:$port (log $log)"
+  # The user and password go through the environment, not the command line.
+  _bed_spawn "$log" "$pidfile" env BERTH_TEST_AUTH_USER="$BERTH_TEST_AUTH_USER" \
+    BERTH_TEST_AUTH_PASSWORD="$BERTH_TEST_AUTH_PASSWORD" \
+    python3 "$BERTH_TESTBED_DIR/token_server.py" --port "$port" --key "$dir/key.pem" \
+    --cert "$dir/cert.pem" --issuer berth-test-issuer --service berth-test
+  if ! _bed_wait 15 _bed_token_server_answers "$port"; then
+    _bed_log "the token server did not answer at 127.0.0.1:$port within 15 s; the end of its log:"
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+}
+
+# True when the token registry on 127.0.0.1:$1 answers `GET /v2/` with 200 to a token from the
+# bed's token server (so a registry that trusts an earlier bed's key does not count).
+_bed_token_registry_answers() {
+  local token resp
+  token=$(_bed_token_fetch "$BERTH_TEST_TOKEN_PORT") || return 1
+  resp=$(_bed_http_get "$1" /v2/ "Authorization: Bearer $token") || return 1
+  [[ $resp == HTTP/1.?" 200"* ]] && grep -qi '^docker-distribution-api-version: registry/2' <<<"${resp//$'\r'/}"
+}
+
+_bed_token_registry_up() {
+  local port=$BERTH_TEST_TOKEN_REGISTRY_PORT
+  export BERTH_TEST_TOKEN_REGISTRY=127.0.0.1:$port
+  if _bed_token_registry_answers "$port"; then
+    _bed_log "reusing the token registry at 127.0.0.1:$port"
+    return 0
+  fi
+  # A registry of ours that trusts another key answers too: _bed_registry_start ends it first.
+  if _bed_port_taken "$port" \
+    && ! _bed_live_pid "$BERTH_TEST_RUN_DIR/registry-token.pid" docker-registry >/dev/null; then
+    _bed_log "127.0.0.1:$port is taken by something other than this bed's token registry; set BERTH_TEST_TOKEN_REGISTRY_PORT to a free port"
+    return 1
+  fi
+  _bed_registry_start registry-token "$port" _bed_token_registry_answers "auth:
+  token:
+    realm: $BERTH_TEST_TOKEN_REALM
+    service: berth-test
+    issuer: berth-test-issuer
+    rootcertbundle: $BERTH_TEST_RUN_DIR/token/cert.pem"
+}
+
 # Starts a docker-registry named $1 (its files are $BERTH_TEST_RUN_DIR/$1.*) on 127.0.0.1:$2,
 # with storage in a fresh temporary directory, and waits until probe $3 succeeds. $4 is YAML
 # appended to the config inside `http:` (it may open top-level sections after that).
@@ -330,7 +464,7 @@ YML
   fi
 }
 
-# Removes the storage of registry $1 (registry or registry-auth).
+# Removes the storage of registry $1 (registry, registry-auth or registry-token).
 _bed_remove_registry_storage() {
   local f=$BERTH_TEST_RUN_DIR/$1.storage dir
   dir=$(cat "$f" 2>/dev/null) || return 0
@@ -345,8 +479,9 @@ _bed_remove_registry_storage() {
 _bed_hosts_dir_up() {
   local dir=$BERTH_TEST_RUN_DIR/certs.d
   local plain=127.0.0.1:$BERTH_TEST_REGISTRY_PORT auth=127.0.0.1:$BERTH_TEST_AUTH_REGISTRY_PORT
+  local token=127.0.0.1:$BERTH_TEST_TOKEN_REGISTRY_PORT
   export BERTH_TEST_HOSTS_DIR=$dir
-  mkdir -p "$dir/docker.io" "$dir/$plain" "$dir/$auth" || return 1
+  mkdir -p "$dir/docker.io" "$dir/$plain" "$dir/$auth" "$dir/$token" || return 1
   cat >"$dir/docker.io/hosts.toml" <<TOML
 server = "https://registry-1.docker.io"
 
@@ -360,6 +495,12 @@ TOML
 server = "http://$plain"
 
 [host."http://$plain"]
+  capabilities = ["pull", "resolve", "push"]
+TOML
+  cat >"$dir/$token/hosts.toml" <<TOML
+server = "http://$token"
+
+[host."http://$token"]
   capabilities = ["pull", "resolve", "push"]
 TOML
   cat >"$dir/$auth/hosts.toml" <<TOML
@@ -390,6 +531,11 @@ berth_testbed_up() {
   _bed_containerd_up || rc=1
   _bed_registry_up || regs=1
   _bed_auth_registry_up || regs=1
+  if _bed_token_server_up; then
+    _bed_token_registry_up || regs=1
+  else
+    regs=1
+  fi
   _bed_hosts_dir_up || rc=1
   if [ $regs = 0 ]; then
     _bed_images_up || rc=1
@@ -426,10 +572,10 @@ _bed_stop_started() {
 # Removes the pid file that names $1 (and the registry's storage when it was the registry).
 _bed_forget() {
   local name
-  for name in containerd registry registry-auth; do
+  for name in containerd token-server registry registry-auth registry-token; do
     if [ "$(cat "$BERTH_TEST_RUN_DIR/$name.pid" 2>/dev/null)" = "$1" ]; then
       rm -f "$BERTH_TEST_RUN_DIR/$name.pid"
-      [ "$name" = containerd ] || _bed_remove_registry_storage "$name"
+      [[ $name != registry* ]] || _bed_remove_registry_storage "$name"
     fi
   done
   return 0
@@ -442,14 +588,18 @@ _bed_down_all() {
     BERTH_TESTBED_STARTED+=("$pid")
   fi
   local name
-  for name in registry registry-auth; do
+  for name in registry registry-auth registry-token; do
     if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/$name.pid" docker-registry); then
       BERTH_TESTBED_STARTED+=("$pid")
     fi
   done
+  if pid=$(_bed_live_pid "$BERTH_TEST_RUN_DIR/token-server.pid" berth-token); then
+    BERTH_TESTBED_STARTED+=("$pid")
+  fi
   berth_testbed_down
   _bed_remove_registry_storage registry
   _bed_remove_registry_storage registry-auth
+  _bed_remove_registry_storage registry-token
 }
 
 _bed_status() {
@@ -472,6 +622,16 @@ _bed_status() {
   else
     echo "TLS registry: none of this bed's answers at 127.0.0.1:$BERTH_TEST_AUTH_REGISTRY_PORT"
   fi
+  if _bed_token_server_answers "$BERTH_TEST_TOKEN_PORT"; then
+    echo "token server: http://127.0.0.1:$BERTH_TEST_TOKEN_PORT/token"
+  else
+    echo "token server: none of this bed's answers at 127.0.0.1:$BERTH_TEST_TOKEN_PORT"
+  fi
+  if _bed_token_registry_answers "$BERTH_TEST_TOKEN_REGISTRY_PORT"; then
+    echo "token registry: 127.0.0.1:$BERTH_TEST_TOKEN_REGISTRY_PORT"
+  else
+    echo "token registry: none answers at 127.0.0.1:$BERTH_TEST_TOKEN_REGISTRY_PORT to this bed's tokens"
+  fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -482,8 +642,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       BERTH_TESTBED_DETACH=1
       berth_testbed_up || exit 1
       printf 'export BERTH_TEST_CONTAINERD_ADDRESS=%q\n' "$BERTH_TEST_CONTAINERD_ADDRESS"
-      for var in BERTH_TEST_REGISTRY BERTH_TEST_AUTH_REGISTRY BERTH_TEST_AUTH_USER \
-        BERTH_TEST_AUTH_PASSWORD BERTH_TEST_CA BERTH_TEST_HOSTS_DIR BERTH_TEST_IMAGES; do
+      for var in BERTH_TEST_REGISTRY BERTH_TEST_REGISTRY_STORAGE BERTH_TEST_AUTH_REGISTRY \
+        BERTH_TEST_AUTH_USER BERTH_TEST_AUTH_PASSWORD BERTH_TEST_CA BERTH_TEST_TOKEN_REGISTRY \
+        BERTH_TEST_TOKEN_REALM BERTH_TEST_HOSTS_DIR BERTH_TEST_IMAGES; do
         printf 'export %s=%q\n' "$var" "${!var}"
       done
       ;;
