@@ -39,7 +39,7 @@ fn warn(notes: &mut Notes, key: &str, what: &str) {
 
 /// Warnings for the keys of `service` berth does not implement yet (see the table above).
 pub(crate) fn unsupported(service: &ServiceConfig, notes: &mut Notes) {
-    const NOT_YET: &str = "is not supported yet and is ignored";
+    const NOT_YET: &str = "not supported yet; ignored";
     if service
         .blkio_config
         .as_ref()
@@ -51,21 +51,21 @@ pub(crate) fn unsupported(service: &ServiceConfig, notes: &mut Notes) {
         warn(
             notes,
             "cpu_count",
-            "applies to Windows containers only and is ignored",
+            "applies to Windows containers only; ignored",
         );
     }
     if service.cpu_percent.0 != 0.0 {
         warn(
             notes,
             "cpu_percent",
-            "applies to Windows containers only and is ignored",
+            "applies to Windows containers only; ignored",
         );
     }
     if service.credential_spec.is_some() {
         warn(
             notes,
             "credential_spec",
-            "applies to Windows containers only and is ignored",
+            "applies to Windows containers only; ignored",
         );
     }
     if !service.gpus.is_empty() {
@@ -93,7 +93,7 @@ pub(crate) fn unsupported(service: &ServiceConfig, notes: &mut Notes) {
         warn(
             notes,
             "isolation",
-            "applies to Windows containers only and is ignored",
+            "applies to Windows containers only; ignored",
         );
     }
     if !service.runtime.is_empty() {
@@ -113,7 +113,7 @@ pub(crate) fn unsupported(service: &ServiceConfig, notes: &mut Notes) {
             warn(
                 notes,
                 &format!("volumes {:?} bind.selinux", v.target),
-                "SELinux relabelling is not supported yet and is ignored",
+                "SELinux relabelling is not supported yet; ignored",
             );
         }
     }

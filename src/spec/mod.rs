@@ -160,20 +160,9 @@ pub fn build(
     facts: &Facts,
 ) -> Result<Built, SpecError> {
     let mut notes = Notes::new();
-    let spec =
+    let (spec, home) =
         build_spec(service, image, facts, &mut notes).map_err(|f| f.for_service(&service.name))?;
     validate(&spec)?;
-    let home = {
-        let user_spec = effective_user(service, image);
-        resolve_user(
-            &user_spec,
-            &service.group_add,
-            facts.passwd.as_deref(),
-            facts.group.as_deref(),
-        )
-        .ok()
-        .and_then(|u| u.home)
-    };
     Ok(Built {
         spec,
         warnings: notes
@@ -206,7 +195,7 @@ fn build_spec(
     image: &ImageConfiguration,
     facts: &Facts,
     notes: &mut Notes,
-) -> error::Result<Spec> {
+) -> error::Result<(Spec, Option<String>)> {
     let img = image.config().as_ref();
     ignored::unsupported(service, notes);
 
@@ -216,7 +205,7 @@ fn build_spec(
     for l in &sec.labels {
         notes.push((
             format!("security_opt \"label={l}\""),
-            "SELinux labels are not supported yet and are ignored".into(),
+            "SELinux labels are not supported yet; ignored".into(),
         ));
     }
     if let Some(p) = &sec.seccomp_profile {
@@ -378,7 +367,7 @@ fn build_spec(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<HashMap<_, _>>()
     }));
-    Ok(spec)
+    Ok((spec, user.home))
 }
 
 /// Docker's masked paths (moby `oci/defaults.go`; the per-CPU thermal_throttle entries it adds
