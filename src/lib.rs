@@ -8,3 +8,4 @@ pub mod containerd;
 pub mod image;
 pub mod model;
 pub mod progress;
+pub mod spec;
