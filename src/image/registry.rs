@@ -550,6 +550,19 @@ impl fmt::Debug for BlobStream {
     }
 }
 
+/// The digest oci-client computed when a whole blob it streamed did not match its descriptor.
+/// Its error type for this is private to the crate, so the message is all there is to read:
+/// `Invalid digest. Expected <digest>, got <digest>`.
+fn streamed_digest_mismatch(cause: &str) -> Option<String> {
+    let rest = cause.split("Invalid digest. Expected ").nth(1)?;
+    let actual = rest.split(", got ").nth(1)?;
+    let actual: String = actual
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
+        .collect();
+    (!actual.is_empty()).then_some(actual)
+}
+
 // ---- one endpoint -------------------------------------------------------------------------
 
 /// One endpoint's client, the reference as that endpoint serves it, and the credentials.
@@ -711,11 +724,23 @@ impl Source {
         let stream = sized
             .stream
             .map(move |item| {
-                item.map_err(|e| Error::Transfer {
-                    reference: reference.clone(),
-                    digest: d.clone(),
-                    host: host.clone(),
-                    cause: chain(&e),
+                item.map_err(|e| {
+                    let cause = chain(&e);
+                    match streamed_digest_mismatch(&cause) {
+                        Some(actual) => Error::DigestMismatch {
+                            what: "layer",
+                            reference: reference.clone(),
+                            host: host.clone(),
+                            expected: d.clone(),
+                            actual,
+                        },
+                        None => Error::Transfer {
+                            reference: reference.clone(),
+                            digest: d.clone(),
+                            host: host.clone(),
+                            cause,
+                        },
+                    }
                 })
             })
             .boxed();
@@ -1106,6 +1131,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_digest_mismatch_is_recognised() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        assert_eq!(
+            streamed_digest_mismatch(&format!(
+                "error decoding body: Invalid digest. Expected {a}, got {b}"
+            )),
+            Some(b)
+        );
+        assert_eq!(streamed_digest_mismatch("connection reset by peer"), None);
+    }
     use oci_client::errors::{OciEnvelope, OciError};
 
     fn plat(os: &str, arch: &str, variant: Option<&str>) -> OciPlatform {
