@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod containerd;
 pub mod image;
+pub mod logs;
 pub mod model;
 pub mod progress;
 pub mod spec;

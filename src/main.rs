@@ -1,5 +1,11 @@
 //! The `berth` binary: run the command line and exit with its code.
 
 fn main() {
+    // The containerd shim execs berth as a `binary://` log driver with the URI's query as
+    // argv pairs: detect that before clap sees them (see `berth::logs::options`).
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    if let Some(code) = berth::logs::driver::run_if_invoked(&args) {
+        std::process::exit(code);
+    }
     std::process::exit(berth::cli::run());
 }
