@@ -10,3 +10,4 @@ pub mod logs;
 pub mod model;
 pub mod progress;
 pub mod spec;
+pub mod state;
