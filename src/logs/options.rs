@@ -188,7 +188,7 @@ impl DriverConfig {
     /// Reads the driver's argv (program name excluded) when it is the driver's, that is when
     /// it pairs up and one key is [`MARKER`]; `None` otherwise, for the normal command line.
     pub fn from_args(args: &[OsString]) -> Option<Result<DriverConfig, OptionsError>> {
-        if args.len() % 2 != 0 || !args.chunks(2).any(|kv| kv[0] == MARKER) {
+        if !args.len().is_multiple_of(2) || !args.chunks(2).any(|kv| kv[0] == MARKER) {
             return None;
         }
         Some(Self::parse_pairs(args))
