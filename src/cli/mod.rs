@@ -5,6 +5,7 @@ mod config;
 mod images;
 mod pull;
 mod table;
+mod version;
 
 use std::io::Write;
 
@@ -129,7 +130,7 @@ pub enum Command {
     /// Create and start containers
     Up(NotYet),
     /// Show the berth version information
-    Version(NotYet),
+    Version(version::VersionArgs),
     /// Block until the first service container stops
     Wait(NotYet),
     /// Watch build context for service and rebuild/refresh containers when files are updated
@@ -253,6 +254,7 @@ pub fn run() -> i32 {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
+        Command::Version(args) => version::run(args),
         other => {
             let _ = writeln!(
                 std::io::stderr(),
