@@ -8,5 +8,6 @@ pub mod containerd;
 pub mod image;
 pub mod logs;
 pub mod model;
+pub mod plan;
 pub mod progress;
 pub mod spec;
