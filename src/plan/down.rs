@@ -86,7 +86,14 @@ pub fn down(
             } else {
                 "down"
             };
-            let n = stop_and_remove(&mut plan, c, reason, after.clone(), opts.volumes, opts.timeout);
+            let n = stop_and_remove(
+                &mut plan,
+                c,
+                reason,
+                after.clone(),
+                opts.volumes,
+                opts.timeout,
+            );
             nodes.push(n);
         }
         all_removed.extend(nodes.iter().copied());
@@ -340,7 +347,14 @@ pub fn rm(
             if c.state.is_up() && !opts.stop {
                 continue;
             }
-            let n = stop_and_remove(&mut plan, c, "rm", after.clone(), opts.volumes, opts.timeout);
+            let n = stop_and_remove(
+                &mut plan,
+                c,
+                "rm",
+                after.clone(),
+                opts.volumes,
+                opts.timeout,
+            );
             nodes.push(n);
         }
         stopped.insert(service, nodes);

@@ -107,7 +107,10 @@ impl ServiceGraph {
     /// `names` and everything they depend on, transitively.
     pub fn with_dependencies(&self, names: &[String]) -> BTreeSet<String> {
         self.closure(names, |n| {
-            self.dependencies(n).iter().map(|(d, _)| d.clone()).collect()
+            self.dependencies(n)
+                .iter()
+                .map(|(d, _)| d.clone())
+                .collect()
         })
     }
 

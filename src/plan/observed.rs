@@ -27,7 +27,9 @@ pub enum ContainerState {
     Running,
     Paused,
     Restarting,
-    Exited { code: i64 },
+    Exited {
+        code: i64,
+    },
     /// Anything else (`dead`, `removing`, a state berth does not know).
     Other(String),
 }

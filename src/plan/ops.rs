@@ -19,17 +19,33 @@ pub struct ContainerRef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Create a project network (name as created). Placeholder until networks land.
-    CreateNetwork { name: String },
-    RemoveNetwork { name: String },
+    CreateNetwork {
+        name: String,
+    },
+    RemoveNetwork {
+        name: String,
+    },
     /// Create a project volume (name as created).
-    CreateVolume { name: String },
-    RemoveVolume { name: String },
+    CreateVolume {
+        name: String,
+    },
+    RemoveVolume {
+        name: String,
+    },
     /// Pull the image a service runs.
-    PullImage { service: String, image: String },
+    PullImage {
+        service: String,
+        image: String,
+    },
     /// Build the image of a service that has `build:` and whose image is missing.
-    BuildImage { service: String, image: String },
+    BuildImage {
+        service: String,
+        image: String,
+    },
     /// `down --rmi`.
-    RemoveImage { image: String },
+    RemoveImage {
+        image: String,
+    },
     /// Create container `name` (number `number`) for `service`, not started.
     CreateContainer {
         service: String,
@@ -58,7 +74,10 @@ pub enum Op {
         timeout: Option<Duration>,
     },
     /// Remove a stopped container (`volumes`: its anonymous volumes too).
-    RemoveContainer { target: ContainerRef, volumes: bool },
+    RemoveContainer {
+        target: ContainerRef,
+        volumes: bool,
+    },
     /// Stop and remove a container beyond the service's scale (compose `stopAndRemoveContainer`).
     ScaleDown {
         target: ContainerRef,
@@ -70,7 +89,11 @@ pub enum Op {
         timeout: Option<Duration>,
     },
     /// Nothing to do; the node exists so dependents can wait on this container's condition.
-    Keep { service: String, name: String, id: String },
+    Keep {
+        service: String,
+        name: String,
+        id: String,
+    },
 }
 
 impl Op {
@@ -194,10 +217,8 @@ impl Plan {
                 next[e.node].push(i);
             }
         }
-        let mut ready: BinaryHeap<Reverse<usize>> = (0..n)
-            .filter(|&i| indegree[i] == 0)
-            .map(Reverse)
-            .collect();
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
         let mut out = Vec::with_capacity(n);
         while let Some(Reverse(i)) = ready.pop() {
             out.push(i);

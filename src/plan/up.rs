@@ -134,7 +134,8 @@ impl Builder<'_> {
             .observed
             .of_project(&self.project.name)
             .filter(|c| {
-                !self.project.services.contains_key(c.service()) && !disabled.contains_key(c.service())
+                !self.project.services.contains_key(c.service())
+                    && !disabled.contains_key(c.service())
             })
             .collect();
         if orphans.is_empty() {
@@ -219,7 +220,10 @@ impl Builder<'_> {
             if self.observed.volumes.contains(&name) {
                 return None;
             }
-            Some(self.plan.push(Op::CreateVolume { name }, "not found", vec![]))
+            Some(
+                self.plan
+                    .push(Op::CreateVolume { name }, "not found", vec![]),
+            )
         });
         self.volumes.insert(key.to_string(), node);
         node
