@@ -22,7 +22,7 @@ pub use down::{down, rm, start, stop};
 pub use graph::ServiceGraph;
 pub use observed::{labels, ContainerState, ImageFact, Observed, ObservedContainer};
 pub use ops::{Condition, ContainerRef, Edge, Node, Op, Plan};
-pub use up::up;
+pub use up::{container_labels, up};
 
 /// Services disabled by profiles, with their profiles: they are not orphans, and a required
 /// dependency on one is an error naming the profiles.

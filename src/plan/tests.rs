@@ -806,3 +806,46 @@ fn plan_order_is_topological() {
         }
     }
 }
+
+#[test]
+fn labels_written_at_creation_make_the_next_up_a_no_op() {
+    let p = web_db();
+    let l = container_labels(&p, "web", 1, Some("sha256:n"));
+    assert_eq!(l[labels::DEPENDS_ON], "db:service_healthy:false");
+    assert_eq!(l[labels::ONEOFF], "False");
+    let mk = |service: &str| ObservedContainer {
+        id: format!("id-{service}"),
+        name: format!("p-{service}-1"),
+        labels: container_labels(&p, service, 1, Some("sha256:n")),
+        state: ContainerState::Running,
+        image_digest: None,
+    };
+    let mut o = observed(vec![mk("web"), mk("db")]);
+    for s in ["web", "db"] {
+        o.images.insert(
+            s.into(),
+            ImageFact::Present {
+                digest: "sha256:n".into(),
+            },
+        );
+    }
+    let plan = up(&p, &none(), &o, &UpOptions::default()).unwrap();
+    assert_eq!(plan.actions().count(), 0, "{plan}");
+}
+
+#[test]
+fn restart_flag_is_recorded_on_the_edge() {
+    let mut web = deps(svc("nginx"), &[("db", "service_started")]);
+    web.depends_on["db"].restart = true;
+    let p = project(&[("db", svc("postgres")), ("web", web)]);
+    let plan = up(&p, &none(), &observed(vec![]), &UpOptions::default()).unwrap();
+    let start_web = plan
+        .nodes
+        .iter()
+        .find(|n| matches!(&n.op, Op::StartContainer { name, .. } if name == "p-web-1"))
+        .unwrap();
+    assert!(start_web
+        .after
+        .iter()
+        .any(|e| e.restart && e.condition == Condition::Started));
+}

@@ -520,3 +520,40 @@ pub(crate) fn resource_name(project: &str, key: &str, name: &str) -> String {
         name.to_string()
     }
 }
+
+/// The compose labels a container of `service` is created with (compose `create.go`
+/// `prepareLabels` and `getCreateConfigs`), so the next `up` can tell whether it diverged.
+/// `image_digest` is what `Observed::images` reports for the service. The caller adds the
+/// project's working dir, config files and version. `depends_on` entries are
+/// `service:condition:restart`, comma-joined, in `depends_on` order (compose's order is a Go
+/// map's).
+pub fn container_labels(
+    project: &Project,
+    service: &str,
+    number: i64,
+    image_digest: Option<&str>,
+) -> BTreeMap<String, String> {
+    use super::labels;
+    let mut out = BTreeMap::new();
+    let Some(s) = project.services.get(service) else {
+        return out;
+    };
+    let mut put = |k: &str, v: String| {
+        out.insert(k.to_string(), v);
+    };
+    put(labels::PROJECT, project.name.clone());
+    put(labels::SERVICE, service.to_string());
+    put(labels::CONTAINER_NUMBER, number.to_string());
+    put(labels::ONEOFF, "False".into());
+    put(labels::CONFIG_HASH, service_hash(s));
+    let deps: Vec<String> = s
+        .depends_on
+        .iter()
+        .map(|(d, c)| format!("{d}:{}:{}", c.condition, c.restart))
+        .collect();
+    put(labels::DEPENDS_ON, deps.join(","));
+    if let Some(d) = image_digest {
+        put(labels::IMAGE_DIGEST, d.to_string());
+    }
+    out
+}
