@@ -52,18 +52,18 @@ pub enum Payload {
         container_id: String,
         pid: u32,
     },
-    /// A process of the task exited: `exec_id` is the container id for the init process and
-    /// the exec id for an exec process.
+    /// A process of the task exited: `id` is the container id for the init process and the
+    /// exec id for an exec process.
     TaskExit {
         container_id: String,
-        exec_id: String,
+        id: String,
         pid: u32,
         exit_status: u32,
         exited_at: Option<SystemTime>,
     },
     TaskDelete {
         container_id: String,
-        exec_id: String,
+        id: String,
         pid: u32,
         exit_status: u32,
         exited_at: Option<SystemTime>,
@@ -277,7 +277,7 @@ fn decode(topic: &str, any: &Any) -> Option<Payload> {
             let m = any.to_msg::<TaskExit>().ok()?;
             Payload::TaskExit {
                 container_id: m.container_id,
-                exec_id: m.id,
+                id: m.id,
                 pid: m.pid,
                 exit_status: m.exit_status,
                 exited_at: time_from_proto(m.exited_at),
@@ -287,7 +287,7 @@ fn decode(topic: &str, any: &Any) -> Option<Payload> {
             let m = any.to_msg::<TaskDelete>().ok()?;
             Payload::TaskDelete {
                 container_id: m.container_id,
-                exec_id: m.id,
+                id: m.id,
                 pid: m.pid,
                 exit_status: m.exit_status,
                 exited_at: time_from_proto(m.exited_at),
@@ -382,7 +382,7 @@ mod tests {
             e.payload,
             Payload::TaskExit {
                 container_id: "web-1".into(),
-                exec_id: "web-1".into(),
+                id: "web-1".into(),
                 pid: 7,
                 exit_status: 3,
                 exited_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(2)),

@@ -68,8 +68,9 @@ pub enum TaskStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskInfo {
     pub container_id: String,
-    /// The exec id; empty for the task's init process.
-    pub exec_id: String,
+    /// The process's id: the exec id of an exec process, the container id for the task's init
+    /// process (containerd's convention).
+    pub id: String,
     pub pid: u32,
     pub status: TaskStatus,
     /// Meaningful once `status` is `Stopped`.
@@ -132,7 +133,11 @@ impl Client {
             .into_inner()
             .tasks
             .into_iter()
-            .map(info_from_proto)
+            // the init process of each task: its id is the container's
+            .map(|p| {
+                let container_id = p.id.clone();
+                info_from_proto(p, &container_id)
+            })
             .collect())
     }
 
@@ -336,7 +341,10 @@ impl Client {
             }))
             .await
         {
-            Ok(r) => Ok(r.into_inner().process.map(info_from_proto)),
+            Ok(r) => Ok(r
+                .into_inner()
+                .process
+                .map(|p| info_from_proto(p, container_id))),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s) => Err(self.status_error(call, s)),
         }
@@ -414,10 +422,16 @@ fn status_from_proto(status: i32) -> TaskStatus {
     }
 }
 
-fn info_from_proto(p: Process) -> TaskInfo {
+/// containerd 1.6 and 1.7 leave `Process.container_id` empty in Get and List answers; the
+/// caller knows it.
+fn info_from_proto(p: Process, container_id: &str) -> TaskInfo {
     TaskInfo {
-        container_id: p.container_id,
-        exec_id: p.id,
+        container_id: if p.container_id.is_empty() {
+            container_id.to_owned()
+        } else {
+            p.container_id
+        },
+        id: p.id,
         pid: p.pid,
         status: status_from_proto(p.status),
         exit_status: p.exit_status,
@@ -459,19 +473,25 @@ mod tests {
 
     #[test]
     fn exec_id_and_exit_come_through() {
-        let info = info_from_proto(Process {
-            container_id: "web-1".into(),
-            id: "exec-1".into(),
-            pid: 42,
-            status: Status::Stopped as i32,
-            exit_status: 143,
-            exited_at: Some(prost_types::Timestamp {
-                seconds: 10,
-                nanos: 5,
-            }),
-            ..Default::default()
-        });
-        assert_eq!(info.exec_id, "exec-1");
+        let info = info_from_proto(
+            Process {
+                container_id: "web-1".into(),
+                id: "exec-1".into(),
+                pid: 42,
+                status: Status::Stopped as i32,
+                exit_status: 143,
+                exited_at: Some(prost_types::Timestamp {
+                    seconds: 10,
+                    nanos: 5,
+                }),
+                ..Default::default()
+            },
+            "ignored",
+        );
+        assert_eq!(info.id, "exec-1");
+        assert_eq!(info.container_id, "web-1");
+        let filled = info_from_proto(Process::default(), "db-1");
+        assert_eq!(filled.container_id, "db-1");
         assert_eq!(info.exit_status, 143);
         assert_eq!(
             info.exited_at,
