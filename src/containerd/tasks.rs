@@ -47,7 +47,8 @@ impl Stdio {
         }
     }
 
-    /// Both streams appended to the file at `path` (made by the shim if missing).
+    /// Both streams appended to the file at `path` (made by the shim if missing). The path goes
+    /// into the URI as it is: the shim parses it as a URL, so it must not hold `?`, `#` or `%`.
     pub fn file(path: &std::path::Path) -> Stdio {
         Stdio::log_uri(&format!("file://{}", path.display()))
     }
