@@ -8,7 +8,7 @@ use containerd_client::services::v1::container::Runtime;
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::{
     Container as ContainerProto, CreateContainerRequest, DeleteContainerRequest,
-    ListContainersRequest,
+    GetContainerRequest, ListContainersRequest, UpdateContainerRequest,
 };
 use containerd_client::tonic;
 
@@ -30,6 +30,11 @@ pub struct Container {
     pub image: String,
     pub snapshotter: String,
     pub snapshot_key: String,
+    /// The runtime's name, e.g. `io.containerd.runc.v2`.
+    pub runtime: String,
+    /// The OCI runtime spec as JSON (empty when the record has none); `exec` builds its
+    /// process from it.
+    pub spec_json: Vec<u8>,
     pub created_at: Option<SystemTime>,
 }
 
@@ -90,6 +95,48 @@ impl Client {
         Ok(())
     }
 
+    /// Container record `id`, or `None`.
+    pub async fn container_get(&self, id: &str) -> Result<Option<Container>> {
+        match ContainersClient::new(self.channel.clone())
+            .get(self.request(GetContainerRequest { id: id.to_owned() }))
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().container.map(container_from_proto)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(self.status_error("container get", s)),
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) labels of container `id`, leaving the others as they
+    /// are; returns the updated record.
+    pub async fn container_update_labels(
+        &self,
+        id: &str,
+        labels: &BTreeMap<String, Option<String>>,
+    ) -> Result<Container> {
+        let container = ContainerProto {
+            id: id.to_owned(),
+            labels: labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                .collect(),
+            ..Default::default()
+        };
+        let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
+        let reply = ContainersClient::new(self.channel.clone())
+            .update(self.request(UpdateContainerRequest {
+                container: Some(container),
+                update_mask: Some(prost_types::FieldMask { paths }),
+            }))
+            .await
+            .map_err(|s| self.status_error("container update", s))?;
+        Ok(reply
+            .into_inner()
+            .container
+            .map(container_from_proto)
+            .unwrap_or_default())
+    }
+
     /// Deletes container record `id`; one already gone is not an error.
     pub async fn container_delete(&self, id: &str) -> Result<()> {
         match ContainersClient::new(self.channel.clone())
@@ -110,6 +157,8 @@ fn container_from_proto(c: ContainerProto) -> Container {
         image: c.image,
         snapshotter: c.snapshotter,
         snapshot_key: c.snapshot_key,
+        runtime: c.runtime.map(|r| r.name).unwrap_or_default(),
+        spec_json: c.spec.map(|s| s.value).unwrap_or_default(),
         created_at: time_from_proto(c.created_at),
     }
 }

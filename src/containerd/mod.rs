@@ -17,15 +17,19 @@ use containerd_client::tonic::{self, Request};
 
 mod containers;
 mod content;
+mod events;
 mod images;
 mod leases;
 mod snapshots;
+mod tasks;
 
 pub use containers::{Container, NewContainer, RUNC_RUNTIME};
 pub use content::{ContentInfo, ContentWriter, Ingest};
+pub use events::{Event, EventStream, Payload};
 pub use images::Image;
 pub use leases::Lease;
 pub use snapshots::{Mount, SnapshotInfo, SnapshotKind};
+pub use tasks::{ExitStatus, Stdio, TaskInfo, TaskStatus};
 
 /// Where containerd listens unless told otherwise (as for `ctr` and nerdctl).
 pub const DEFAULT_ADDRESS: &str = "/run/containerd/containerd.sock";

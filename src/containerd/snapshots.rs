@@ -218,7 +218,7 @@ fn mount_from_proto(m: containerd_client::types::Mount) -> Mount {
     }
 }
 
-fn mount_into_proto(m: Mount) -> containerd_client::types::Mount {
+pub(super) fn mount_into_proto(m: Mount) -> containerd_client::types::Mount {
     containerd_client::types::Mount {
         r#type: m.kind,
         source: m.source,
