@@ -99,49 +99,9 @@ pub fn render_table(rows: &[ImageSummary]) -> String {
     table::render(&lines)
 }
 
-/// Docker's `units.HumanSizeWithPrecision(size, 3)`: decimal units, `%.3g`.
+/// Docker's `units.HumanSizeWithPrecision(size, 3)`, as compose prints image sizes.
 fn human_size3(bytes: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
-        unit += 1;
-    }
-    format!("{}{}", go_g(size, 3), UNITS[unit])
-}
-
-/// Go's `%.<precision>g` for a non-negative number.
-fn go_g(x: f64, precision: usize) -> String {
-    if x == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{x:.*e}", precision.saturating_sub(1));
-    let Some((mantissa, exp)) = sci.split_once('e') else {
-        return sci;
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let p = i32::try_from(precision).unwrap_or(i32::MAX);
-    if exp < -4 || exp >= p {
-        let frac = digits[1..].trim_end_matches('0');
-        let dot = if frac.is_empty() { "" } else { "." };
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{}{dot}{frac}e{sign}{:02}", &digits[..1], exp.abs());
-    }
-    if exp >= 0 {
-        let split = usize::try_from(exp).unwrap_or(0) + 1;
-        let (int, frac) = digits.split_at(split.min(digits.len()));
-        let frac = frac.trim_end_matches('0');
-        if frac.is_empty() {
-            int.to_owned()
-        } else {
-            format!("{int}.{frac}")
-        }
-    } else {
-        let zeros = "0".repeat(usize::try_from(-exp - 1).unwrap_or(0));
-        format!("0.{zeros}{}", digits.trim_end_matches('0'))
-    }
+    crate::progress::human_size_precision(bytes, 3)
 }
 
 #[cfg(test)]

@@ -58,6 +58,11 @@ impl Palette {
 /// Bytes as docker's `units.HumanSize`: decimal units, four significant digits, zeros trimmed
 /// (`0B`, `999B`, `1.2kB`, `12.35MB`, `1000kB` for 999 999 bytes, as Go rounds it).
 pub fn human_size(bytes: u64) -> String {
+    human_size_precision(bytes, 4)
+}
+
+/// Bytes as docker's `units.HumanSizeWithPrecision`: decimal units, `%.<precision>g`.
+pub fn human_size_precision(bytes: u64, precision: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut size = bytes as f64;
     let mut unit = 0;
@@ -65,30 +70,31 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", format_g4(size), UNITS[unit])
+    format!("{}{}", format_g(size, precision), UNITS[unit])
 }
 
-/// Go's `%.4g` for a non-negative number.
-fn format_g4(x: f64) -> String {
+/// Go's `%.<precision>g` for a non-negative number.
+fn format_g(x: f64, precision: usize) -> String {
     if x == 0.0 {
         return "0".to_string();
     }
-    // Rounded to four significant digits by the standard formatter: "d.ddde<exp>".
-    let sci = format!("{x:.3e}");
+    let precision = precision.max(1);
+    // Rounded to `precision` significant digits by the standard formatter: "d.ddde<exp>".
+    let sci = format!("{x:.*e}", precision - 1);
     let Some((mantissa, exp)) = sci.split_once('e') else {
         return sci;
     };
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    if !(-4..4).contains(&exp) {
+    if exp < -4 || exp >= i32::try_from(precision).unwrap_or(i32::MAX) {
         let frac = digits[1..].trim_end_matches('0');
         let sign = if exp < 0 { '-' } else { '+' };
         let dot = if frac.is_empty() { "" } else { "." };
         return format!("{}{dot}{frac}e{sign}{:02}", &digits[..1], exp.abs());
     }
     if exp >= 0 {
-        let split = exp as usize + 1;
-        let (int, frac) = digits.split_at(split);
+        let split = usize::try_from(exp).unwrap_or(0) + 1;
+        let (int, frac) = digits.split_at(split.min(digits.len()));
         let frac = frac.trim_end_matches('0');
         if frac.is_empty() {
             int.to_string()
@@ -96,7 +102,7 @@ fn format_g4(x: f64) -> String {
             format!("{int}.{frac}")
         }
     } else {
-        let zeros = "0".repeat((-exp - 1) as usize);
+        let zeros = "0".repeat(usize::try_from(-exp - 1).unwrap_or(0));
         format!("0.{zeros}{}", digits.trim_end_matches('0'))
     }
 }

@@ -31,8 +31,8 @@ pub use event::{
     container_id, network_id, short_id, volume_create_id, volume_remove_id, Event, Status,
 };
 pub use format::{
-    docker_progress, header, human_size, json_line, json_tail, plain_line, tty_line, Aggregate,
-    LineLayout, Palette,
+    docker_progress, header, human_size, human_size_precision, json_line, json_tail, plain_line,
+    tty_line, Aggregate, LineLayout, Palette,
 };
 pub use tty::TtyView;
 
