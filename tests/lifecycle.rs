@@ -148,9 +148,21 @@ impl Case {
     fn leftovers(&self) -> Vec<String> {
         let mut left = Vec::new();
         left.extend(self.ids("tasks").into_iter().map(|t| format!("task {t}")));
-        left.extend(self.ids("containers").into_iter().map(|c| format!("container {c}")));
-        left.extend(self.active_snapshots().into_iter().map(|s| format!("snapshot {s}")));
-        left.extend(self.container_dirs().into_iter().map(|d| format!("dir {d}")));
+        left.extend(
+            self.ids("containers")
+                .into_iter()
+                .map(|c| format!("container {c}")),
+        );
+        left.extend(
+            self.active_snapshots()
+                .into_iter()
+                .map(|s| format!("snapshot {s}")),
+        );
+        left.extend(
+            self.container_dirs()
+                .into_iter()
+                .map(|d| format!("dir {d}")),
+        );
         left
     }
 
@@ -365,7 +377,10 @@ fn up_ps_converge_and_down() {
         err.contains(&format!("Container {sleeper}  Recreated")),
         "{err}"
     );
-    assert!(!err.contains(&format!("Container {echo}  Recreate")), "{err}");
+    assert!(
+        !err.contains(&format!("Container {echo}  Recreate")),
+        "{err}"
+    );
     let rows = wait_exited(&case, &echo);
     let s = field(&rows, &sleeper);
     assert_eq!(s["Command"], "sleep 999");

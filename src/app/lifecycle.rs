@@ -66,8 +66,14 @@ pub fn image_record_name(image: &str) -> String {
 pub async fn observe_containers(
     client: &Client,
     project: &str,
-) -> Result<Vec<(crate::containerd::Container, ObservedContainer, Option<TaskInfoLite>)>, AppError>
-{
+) -> Result<
+    Vec<(
+        crate::containerd::Container,
+        ObservedContainer,
+        Option<TaskInfoLite>,
+    )>,
+    AppError,
+> {
     let list = client
         .container_list(&[format!("labels.\"{}\"=={project}", labels::PROJECT)])
         .await?;
@@ -219,15 +225,19 @@ impl<'a> Executor<'a> {
             Op::CreateNetwork { name } | Op::RemoveNetwork { name } => {
                 // Only network_mode none/host services run in this slice (checked up front);
                 // project networks are not made or removed yet.
-                self.warnings
-                    .push(format!("network {name}: networks are not implemented yet; skipped"));
+                self.warnings.push(format!(
+                    "network {name}: networks are not implemented yet; skipped"
+                ));
                 Ok(())
             }
             Op::CreateVolume { name } => {
                 let wanted = crate::state::volumes::Volume {
                     name: name.clone(),
                     driver: "local".into(),
-                    labels: BTreeMap::from([(labels::PROJECT.to_owned(), self.project.name.clone())]),
+                    labels: BTreeMap::from([(
+                        labels::PROJECT.to_owned(),
+                        self.project.name.clone(),
+                    )]),
                     options: BTreeMap::new(),
                     created_at: String::new(),
                 };
@@ -263,7 +273,9 @@ impl<'a> Executor<'a> {
                     true,
                 )
                 .await
-                .map_err(|e| AppError::Pull(format!("service {service:?}: pulling {image}: {e}")))?;
+                .map_err(|e| {
+                    AppError::Pull(format!("service {service:?}: pulling {image}: {e}"))
+                })?;
                 self.warnings.extend(pulled.warnings);
                 Ok(())
             }
@@ -330,7 +342,8 @@ impl<'a> Executor<'a> {
                         Ok(())
                     }
                     Err(e) => {
-                        self.progress.send(Event::error_message(&pid, e.to_string()));
+                        self.progress
+                            .send(Event::error_message(&pid, e.to_string()));
                         Err(e)
                     }
                 }
@@ -341,7 +354,8 @@ impl<'a> Executor<'a> {
                 self.stop(&target.id, Some(&target.service), *timeout)
                     .await
                     .inspect_err(|e| {
-                        self.progress.send(Event::error_message(&pid, e.to_string()))
+                        self.progress
+                            .send(Event::error_message(&pid, e.to_string()))
                     })?;
                 self.progress.send(Event::stopped(&pid));
                 Ok(())
@@ -350,7 +364,8 @@ impl<'a> Executor<'a> {
                 let pid = container_id(&target.name);
                 self.progress.send(Event::removing(&pid));
                 self.remove(&target.id).await.inspect_err(|e| {
-                    self.progress.send(Event::error_message(&pid, e.to_string()))
+                    self.progress
+                        .send(Event::error_message(&pid, e.to_string()))
                 })?;
                 self.progress.send(Event::removed(&pid));
                 Ok(())
@@ -376,7 +391,8 @@ impl<'a> Executor<'a> {
                         Ok(())
                     }
                     Err(e) => {
-                        self.progress.send(Event::error_message(&pid, e.to_string()));
+                        self.progress
+                            .send(Event::error_message(&pid, e.to_string()));
                         Err(e)
                     }
                 }
@@ -420,9 +436,11 @@ impl<'a> Executor<'a> {
             .get(service)
             .ok_or_else(|| AppError::Other(format!("no such service: {service}")))?;
         let image = self.image(service, s).await?;
-        let top = image.chain_ids.last().cloned().ok_or_else(|| {
-            AppError::Other(format!("image {} has no layers", image.name))
-        })?;
+        let top = image
+            .chain_ids
+            .last()
+            .cloned()
+            .ok_or_else(|| AppError::Other(format!("image {} has no layers", image.name)))?;
         let dir = self.dir(name);
         let client = self.client;
 
@@ -521,14 +539,19 @@ impl<'a> Executor<'a> {
             rotation: self.rotation(id).await,
         }
         .uri(&exe);
-        client.task_create(id, &mounts, &Stdio::log_uri(&uri)).await?;
+        client
+            .task_create(id, &mounts, &Stdio::log_uri(&uri))
+            .await?;
         if let Err(e) = client.task_start(id).await {
             let _ = client.task_delete(id).await;
             return Err(e.into());
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         client
-            .container_update_labels(id, &BTreeMap::from([(STARTED_AT_LABEL.to_owned(), Some(now))]))
+            .container_update_labels(
+                id,
+                &BTreeMap::from([(STARTED_AT_LABEL.to_owned(), Some(now))]),
+            )
             .await?;
         Ok(())
     }
@@ -587,8 +610,11 @@ impl<'a> Executor<'a> {
                 _ => None,
             };
             let settings = match cfg {
-                Some(s) => spec::stop_settings(s, image_cfg.as_ref().and_then(|i| i.config.config().as_ref()))
-                    .map_err(|e| AppError::Other(e.to_string()))?,
+                Some(s) => spec::stop_settings(
+                    s,
+                    image_cfg.as_ref().and_then(|i| i.config.config().as_ref()),
+                )
+                .map_err(|e| AppError::Other(e.to_string()))?,
                 None => spec::StopSettings {
                     signal_name: "SIGTERM".into(),
                     signal: 15,
@@ -604,7 +630,10 @@ impl<'a> Executor<'a> {
                 Err(e) if e.code() == Some(Code::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            if tokio::time::timeout(grace, client.task_wait(id)).await.is_err() {
+            if tokio::time::timeout(grace, client.task_wait(id))
+                .await
+                .is_err()
+            {
                 client.task_kill(id, SIGKILL, true).await?;
                 client.task_wait(id).await?;
             }
@@ -677,7 +706,11 @@ impl ContainerFiles {
                 std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.into());
             (h, hosts, host_resolv)
         } else {
-            (name.to_owned(), DEFAULT_HOSTS.to_owned(), resolv_without_loopback(&host_resolv))
+            (
+                name.to_owned(),
+                DEFAULT_HOSTS.to_owned(),
+                resolv_without_loopback(&host_resolv),
+            )
         };
         let files = ContainerFiles {
             hostname: hostname.clone(),
@@ -783,7 +816,10 @@ mod tests {
                 format!("lowerdir={}:{}", top.display(), bottom.display()),
             ],
         };
-        assert_eq!(read_image_file(&[m.clone()], "etc/passwd").as_deref(), Some("new"));
+        assert_eq!(
+            read_image_file(std::slice::from_ref(&m), "etc/passwd").as_deref(),
+            Some("new")
+        );
         assert_eq!(read_image_file(&[m], "etc/group"), None);
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -116,7 +116,8 @@ pub async fn run(
 }
 
 fn since(now: SystemTime, t: Option<SystemTime>) -> std::time::Duration {
-    t.and_then(|t| now.duration_since(t).ok()).unwrap_or_default()
+    t.and_then(|t| now.duration_since(t).ok())
+        .unwrap_or_default()
 }
 
 /// The image as Docker shows a container's: the familiar name (`busybox:latest`,
@@ -206,7 +207,10 @@ mod tests {
     #[test]
     fn docker_durations() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(59)), "59 seconds");
         assert_eq!(human_duration(s(60)), "About a minute");
@@ -227,7 +231,10 @@ mod tests {
 
     #[test]
     fn images_show_familiar_names() {
-        assert_eq!(display_image("docker.io/library/busybox:latest"), "busybox:latest");
+        assert_eq!(
+            display_image("docker.io/library/busybox:latest"),
+            "busybox:latest"
+        );
         assert_eq!(
             display_image("127.0.0.1:5055/berth-test/multi:latest"),
             "127.0.0.1:5055/berth-test/multi:latest"

@@ -82,10 +82,12 @@ fn json(rows: &[ContainerSummary]) -> String {
 }
 
 fn table(rows: &[ContainerSummary], trunc: bool, now: SystemTime) -> String {
-    let mut t = vec![["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()];
+    let mut t = vec![[
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
     for r in rows {
         let age = r
             .created_at
