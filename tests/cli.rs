@@ -289,7 +289,14 @@ fn output_flag_writes_a_file() {
 #[test]
 fn verbs_not_built_yet_say_so() {
     let p = Project::new("notyet");
-    let o = p.berth(&["up", "-d"]);
+    let o = p.berth(&["logs"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o), "berth: 'up' is not implemented yet\n");
+    assert_eq!(stderr(&o), "berth: 'logs' is not implemented yet\n");
+    // attached `up` is not built yet either
+    let o = p.berth(&["up"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "berth: 'up' without -d is not implemented yet\n"
+    );
 }

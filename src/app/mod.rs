@@ -2,9 +2,13 @@
 //! environment, which files to load, their content) and passes it in as data.
 
 pub mod config;
+pub mod down;
 pub mod engine;
 pub mod images;
+pub mod lifecycle;
+pub mod ps;
 pub mod pull;
+pub mod up;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +45,10 @@ impl AppError {
 pub struct Loaded {
     pub project: crate::model::types::Project,
     pub env: Env,
+    /// The project directory (`com.docker.compose.project.working_dir`).
+    pub working_dir: PathBuf,
+    /// The Compose files read (`com.docker.compose.project.config_files`).
+    pub config_files: Vec<PathBuf>,
 }
 
 /// Loads the project as every verb but `config` does: interpolated, normalized, consistent,
@@ -61,6 +69,8 @@ pub fn load_project(
     };
     let resolved = opts.resolve(os_env, &cwd, &RealFs, &mut stdin, warnings)?;
     let loaded = loader::load(&resolved.load, &RealFs, warnings)?;
+    let working_dir = resolved.load.working_dir.clone();
+    let config_files = resolved.load.files.iter().map(|f| f.path.clone()).collect();
     let settings = ProjectSettings {
         profiles: resolved.profiles.clone(),
         consistency: true,
@@ -72,6 +82,8 @@ pub fn load_project(
     Ok(Loaded {
         project,
         env: loaded.env,
+        working_dir,
+        config_files,
     })
 }
 

@@ -3,8 +3,10 @@
 
 mod config;
 mod images;
+mod ps;
 mod pull;
 mod table;
+mod up;
 mod version;
 
 use std::io::Write;
@@ -86,7 +88,7 @@ pub enum Command {
     /// Creates containers for a service
     Create(NotYet),
     /// Stop and remove containers, networks
-    Down(NotYet),
+    Down(up::DownArgs),
     /// Receive real time events from containers
     Events(NotYet),
     /// Execute a command in a running container
@@ -104,7 +106,7 @@ pub enum Command {
     /// Print the public port for a port binding
     Port(NotYet),
     /// List containers
-    Ps(NotYet),
+    Ps(ps::PsArgs),
     /// Pull service images
     Pull(pull::PullArgs),
     /// Push service images
@@ -128,7 +130,7 @@ pub enum Command {
     /// Unpause services
     Unpause(NotYet),
     /// Create and start containers
-    Up(NotYet),
+    Up(up::UpArgs),
     /// Show the berth version information
     Version(version::VersionArgs),
     /// Block until the first service container stops
@@ -254,6 +256,9 @@ pub fn run() -> i32 {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
+        Command::Up(args) => up::run_up(&cli.global, args),
+        Command::Down(args) => up::run_down(&cli.global, args),
+        Command::Ps(args) => ps::run(&cli.global, args),
         Command::Version(args) => version::run(args),
         other => {
             let _ = writeln!(

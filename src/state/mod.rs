@@ -14,6 +14,34 @@ pub const RUN_DIR: &str = "/run/berth";
 /// Where state that must survive a reboot lives (volumes, logs, records).
 pub const LIB_DIR: &str = "/var/lib/berth";
 
+/// The environment variables that move [`RUN_DIR`] and [`LIB_DIR`] (tests give each run
+/// directories of its own; an operator may keep berth's state elsewhere).
+pub const RUN_DIR_ENV: &str = "BERTH_RUN_DIR";
+pub const LIB_DIR_ENV: &str = "BERTH_LIB_DIR";
+
+/// [`RUN_DIR`], or `$BERTH_RUN_DIR` when set and not empty.
+pub fn run_dir() -> PathBuf {
+    dir_from_env(RUN_DIR_ENV, RUN_DIR)
+}
+
+/// [`LIB_DIR`], or `$BERTH_LIB_DIR` when set and not empty.
+pub fn lib_dir() -> PathBuf {
+    dir_from_env(LIB_DIR_ENV, LIB_DIR)
+}
+
+fn dir_from_env(var: &str, default: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(default),
+    }
+}
+
+/// `<lib>/containers/<namespace>/<id>`: one container's own files (its json-file logs, the
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf bound into it). Removed with the container.
+pub fn container_dir(lib: &Path, namespace: &str, id: &str) -> PathBuf {
+    lib.join("containers").join(namespace).join(id)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("{what} {}: {source}", path.display())]

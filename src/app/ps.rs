@@ -1,0 +1,243 @@
+//! `ps`: the project's containers as Docker Compose lists them, with Docker's status strings
+//! (`Up 3 seconds`, `Exited (3) 2 seconds ago`, `Created`).
+
+use std::time::SystemTime;
+
+use super::engine::EngineOptions;
+use super::lifecycle::{self, STARTED_AT_LABEL};
+use super::{AppError, ProjectOptions};
+use crate::image::reference::ImageRef;
+use crate::plan::ContainerState;
+
+#[derive(Clone, Debug, Default)]
+pub struct PsOptions {
+    pub project: ProjectOptions,
+    pub engine: EngineOptions,
+    pub services: Vec<String>,
+    /// `-a`: stopped containers too.
+    pub all: bool,
+}
+
+/// One container, as compose's `ContainerSummary` (the fields berth can fill).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub names: Vec<String>,
+    pub image: String,
+    /// The command as Docker shows it: the process's arguments joined by spaces.
+    pub command: String,
+    pub project: String,
+    pub service: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// `created`, `running`, `paused`, `exited`, ...
+    pub state: String,
+    /// Docker's status text.
+    pub status: String,
+    pub health: String,
+    pub exit_code: i64,
+    pub publishers: Vec<serde_json::Value>,
+    /// `Up 3 seconds` style ages are relative to this.
+    #[serde(skip)]
+    pub created_at: Option<SystemTime>,
+}
+
+pub async fn run(
+    opts: &PsOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ContainerSummary>, AppError> {
+    let name = super::images::project_name(&opts.project, warnings)?.to_lowercase();
+    let client = opts.engine.connect().await?;
+    let now = SystemTime::now();
+    let mut rows = Vec::new();
+    for (c, o, task) in lifecycle::observe_containers(&client, &name).await? {
+        if o.is_oneoff() {
+            continue;
+        }
+        let service = o.service().to_owned();
+        if !opts.services.is_empty() && !opts.services.contains(&service) {
+            continue;
+        }
+        if !opts.all && !o.state.is_up() {
+            continue;
+        }
+        let started = o
+            .label(STARTED_AT_LABEL)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(SystemTime::from);
+        let (state, status, exit_code) = match &o.state {
+            ContainerState::Created => ("created".into(), "Created".into(), 0),
+            ContainerState::Running => (
+                "running".into(),
+                format!("Up {}", human_duration(since(now, started))),
+                0,
+            ),
+            ContainerState::Paused => (
+                "paused".into(),
+                format!("Up {} (Paused)", human_duration(since(now, started))),
+                0,
+            ),
+            ContainerState::Restarting => ("restarting".into(), "Restarting".into(), 0),
+            ContainerState::Exited { code } => {
+                let at = task.as_ref().and_then(|t| t.exited_at);
+                (
+                    "exited".into(),
+                    format!("Exited ({code}) {} ago", human_duration(since(now, at))),
+                    *code,
+                )
+            }
+            ContainerState::Other(s) => (s.clone(), s.clone(), 0),
+        };
+        rows.push(ContainerSummary {
+            id: c.id.clone(),
+            name: c.id.clone(),
+            names: vec![c.id.clone()],
+            image: display_image(&c.image),
+            command: command(&c.spec_json),
+            project: name.clone(),
+            service,
+            created: c
+                .created_at
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64),
+            state,
+            status,
+            health: String::new(),
+            exit_code,
+            publishers: Vec::new(),
+            created_at: c.created_at,
+        });
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
+}
+
+fn since(now: SystemTime, t: Option<SystemTime>) -> std::time::Duration {
+    t.and_then(|t| now.duration_since(t).ok())
+        .unwrap_or_default()
+}
+
+/// The image as Docker shows a container's: the familiar name (`busybox:latest`,
+/// `127.0.0.1:5055/x/y:latest`).
+fn display_image(record: &str) -> String {
+    match ImageRef::parse(record) {
+        Ok(r) => match r.tag() {
+            Some(t) => format!("{}:{t}", r.familiar_name()),
+            None => r.familiar_name(),
+        },
+        Err(_) => record.to_owned(),
+    }
+}
+
+/// The process's arguments, joined by spaces (Docker's `Path + " " + Args`).
+fn command(spec_json: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(spec_json).unwrap_or_default();
+    v["process"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// go-units `HumanDuration`, which Docker's status and CREATED columns use.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let seconds = d.as_secs();
+    let minutes = seconds / 60;
+    let hours = ((d.as_secs_f64() / 3600.0) + 0.5) as u64;
+    if seconds < 1 {
+        "Less than a second".into()
+    } else if seconds == 1 {
+        "1 second".into()
+    } else if seconds < 60 {
+        format!("{seconds} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", d.as_secs() / 3600 / 24 / 365)
+    }
+}
+
+/// Docker's `Ellipsis(s, 20)` then Go's `%q`, as compose's table shows COMMAND.
+pub fn command_column(command: &str, trunc: bool) -> String {
+    let chars: Vec<char> = command.chars().collect();
+    let shown: String = if trunc && chars.len() > 20 {
+        chars[..19].iter().collect::<String>() + "…"
+    } else {
+        command.to_owned()
+    };
+    let mut out = String::from("\"");
+    for c in shown.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn docker_durations() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(s(1)), "1 second");
+        assert_eq!(human_duration(s(59)), "59 seconds");
+        assert_eq!(human_duration(s(60)), "About a minute");
+        assert_eq!(human_duration(s(600)), "10 minutes");
+        assert_eq!(human_duration(s(3600)), "About an hour");
+        assert_eq!(human_duration(s(5 * 3600)), "5 hours");
+        assert_eq!(human_duration(s(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn command_is_cut_and_quoted() {
+        assert_eq!(command_column("sleep 1000", true), "\"sleep 1000\"");
+        assert_eq!(
+            command_column("sh -c 'echo hello from berth'", true),
+            "\"sh -c 'echo hello f…\""
+        );
+    }
+
+    #[test]
+    fn images_show_familiar_names() {
+        assert_eq!(
+            display_image("docker.io/library/busybox:latest"),
+            "busybox:latest"
+        );
+        assert_eq!(
+            display_image("127.0.0.1:5055/berth-test/multi:latest"),
+            "127.0.0.1:5055/berth-test/multi:latest"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! `up -d`: take the project lock, load the project, observe its containers and images in
+//! containerd, let `plan::up` decide, and execute the plan (one node at a time for now).
+//! Attached mode (no `-d`) is not built yet; the CLI refuses it.
+
+use std::time::Duration;
+
+use super::engine::EngineOptions;
+use super::lifecycle::{self, Executor};
+use super::{AppError, ProjectOptions};
+use crate::plan::{self, Disabled, UpOptions as PlanUpOptions};
+use crate::progress::Progress;
+use crate::state::{self, ProjectLock};
+
+#[derive(Clone, Debug, Default)]
+pub struct UpOptions {
+    pub project: ProjectOptions,
+    pub engine: EngineOptions,
+    pub services: Vec<String>,
+    pub no_start: bool,
+    pub force_recreate: bool,
+    pub no_recreate: bool,
+    pub remove_orphans: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// Runs `up -d`. Returns the plan's warnings and the executor's in `warnings`.
+pub async fn run(
+    opts: &UpOptions,
+    progress: &Progress,
+    warnings: &mut Vec<String>,
+) -> Result<(), AppError> {
+    let loaded = super::load_project(&opts.project, &opts.services, warnings)?;
+    let project = &loaded.project;
+    lifecycle::check_network_modes(project, &opts.services)?;
+    let _lock = lock(&opts.engine.namespace, &project.name)?;
+    let client = opts.engine.connect().await?;
+    let observed = lifecycle::observe(&client, project).await?;
+    let ignore_orphans = std::env::var("COMPOSE_IGNORE_ORPHANS")
+        .map(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE" | "t" | "T"))
+        .unwrap_or(false);
+    let plan = plan::up(
+        project,
+        // Services disabled by profiles are not known here yet: their containers count as
+        // orphans (a warning, or removed with --remove-orphans).
+        &Disabled::new(),
+        &observed,
+        &PlanUpOptions {
+            services: opts.services.clone(),
+            force_recreate: opts.force_recreate,
+            no_recreate: opts.no_recreate,
+            no_start: opts.no_start,
+            remove_orphans: opts.remove_orphans,
+            ignore_orphans,
+            timeout: opts.timeout,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    tracing_plan(&plan);
+    warnings.extend(plan.warnings.iter().cloned());
+    let puller = opts.engine.puller();
+    let mut exec = Executor::new(&client, project, progress, state::lib_dir());
+    exec.puller = Some(&puller);
+    exec.working_dir = loaded.working_dir.display().to_string();
+    exec.config_files = loaded
+        .config_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let result = exec.run_all(&plan).await;
+    warnings.append(&mut exec.warnings);
+    result
+}
+
+/// The plan, for `BERTH_SHOW_PLAN=1` (debugging: what was decided and why).
+fn tracing_plan(plan: &plan::Plan) {
+    if std::env::var_os("BERTH_SHOW_PLAN").is_some() {
+        eprint!("{plan}");
+    }
+}
+
+/// The project lock under the run dir, saying so when another berth holds it.
+pub(crate) fn lock(namespace: &str, project: &str) -> Result<ProjectLock, AppError> {
+    ProjectLock::acquire(&state::run_dir(), namespace, project, || {
+        eprintln!("waiting for another berth command on project {project:?} to finish");
+    })
+    .map_err(|e| AppError::Other(e.to_string()))
+}

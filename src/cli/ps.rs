@@ -1,0 +1,107 @@
+//! `berth ps`: list the project's containers.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use clap::Args;
+
+use super::{print_warnings, GlobalArgs};
+use crate::app::ps::{self as app, command_column, human_duration, ContainerSummary, PsOptions};
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Show all stopped containers (including those created by the run command)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Display services
+    #[arg(long = "services")]
+    pub services_only: bool,
+    /// Format the output. Values: [table | json]
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: &PsArgs) -> i32 {
+    let opts = PsOptions {
+        project: global.project_options(),
+        engine: global.engine_options(),
+        services: args.services.clone(),
+        all: args.all,
+    };
+    super::with_runtime(|| async {
+        let mut warnings = Vec::new();
+        let result = app::run(&opts, &mut warnings).await;
+        print_warnings(&warnings);
+        let rows = match result {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return e.exit_code();
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let text = if args.quiet {
+            rows.iter().map(|r| format!("{}\n", r.id)).collect()
+        } else if args.services_only {
+            let mut seen: Vec<&str> = Vec::new();
+            for r in &rows {
+                if !seen.contains(&r.service.as_str()) {
+                    seen.push(&r.service);
+                }
+            }
+            seen.iter().map(|s| format!("{s}\n")).collect()
+        } else {
+            match args.format.as_str() {
+                "json" => json(&rows),
+                "table" => table(&rows, !args.no_trunc, SystemTime::now()),
+                other => {
+                    eprintln!("unsupported format {other:?}; berth knows table and json");
+                    return 1;
+                }
+            }
+        };
+        let _ = out.write_all(text.as_bytes());
+        0
+    })
+}
+
+/// One JSON object per line, as compose 2.26 prints `--format json`.
+fn json(rows: &[ContainerSummary]) -> String {
+    rows.iter()
+        .filter_map(|r| serde_json::to_string(r).ok())
+        .map(|l| l + "\n")
+        .collect()
+}
+
+fn table(rows: &[ContainerSummary], trunc: bool, now: SystemTime) -> String {
+    let mut t = vec![[
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
+    for r in rows {
+        let age = r
+            .created_at
+            .and_then(|c| now.duration_since(c).ok())
+            .unwrap_or_default();
+        t.push(vec![
+            r.name.clone(),
+            r.image.clone(),
+            command_column(&r.command, trunc),
+            r.service.clone(),
+            format!("{} ago", human_duration(age)),
+            r.status.clone(),
+            String::new(),
+        ]);
+    }
+    super::table::render(&t)
+}

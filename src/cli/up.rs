@@ -1,0 +1,121 @@
+//! `berth up` and `berth down`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{print_warnings, GlobalArgs};
+use crate::app::down::{self as app_down, DownOptions};
+use crate::app::up::{self as app_up, UpOptions};
+use crate::progress;
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Detached mode: Run containers in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Don't start the services after creating them
+    #[arg(long)]
+    pub no_start: bool,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Use this timeout in seconds for container shutdown when attached or when containers are already running
+    #[arg(short, long, allow_negative_numbers = true)]
+    pub timeout: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    #[arg(value_name = "SERVICES")]
+    pub services: Vec<String>,
+    /// Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Specify a shutdown timeout in seconds
+    #[arg(short, long, allow_negative_numbers = true)]
+    pub timeout: Option<i64>,
+}
+
+fn timeout(t: Option<i64>) -> Option<Duration> {
+    t.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
+}
+
+fn mode(global: &GlobalArgs) -> Option<progress::Mode> {
+    match global.progress_mode() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
+pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
+    if !args.detach && !args.no_start {
+        eprintln!("berth: 'up' without -d is not implemented yet");
+        return 2;
+    }
+    let opts = UpOptions {
+        project: global.project_options(),
+        engine: global.engine_options(),
+        services: args.services.clone(),
+        no_start: args.no_start,
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        remove_orphans: args.remove_orphans,
+        timeout: timeout(args.timeout),
+    };
+    let Some(mode) = mode(global) else { return 1 };
+    super::with_runtime(|| async {
+        let mut warnings = Vec::new();
+        let (reporter, handle) = progress::start(mode, "Running");
+        let result = app_up::run(&opts, &reporter, &mut warnings).await;
+        let _ = handle.finish();
+        print_warnings(&warnings);
+        match result {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit_code()
+            }
+        }
+    })
+}
+
+pub fn run_down(global: &GlobalArgs, args: &DownArgs) -> i32 {
+    let opts = DownOptions {
+        project: global.project_options(),
+        engine: global.engine_options(),
+        services: args.services.clone(),
+        volumes: args.volumes,
+        remove_orphans: args.remove_orphans,
+        timeout: timeout(args.timeout),
+    };
+    let Some(mode) = mode(global) else { return 1 };
+    super::with_runtime(|| async {
+        let mut warnings = Vec::new();
+        let (reporter, handle) = progress::start(mode, "Running");
+        let result = app_down::run(&opts, &reporter, &mut warnings).await;
+        let _ = handle.finish();
+        print_warnings(&warnings);
+        match result {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit_code()
+            }
+        }
+    })
+}
