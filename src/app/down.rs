@@ -28,7 +28,7 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let loaded = super::load_project(&opts.project, &opts.services, warnings)?;
     let project = &loaded.project;
-    let _lock = super::up::lock(&opts.engine.namespace, &project.name)?;
+    let _lock = super::up::lock(&opts.engine.namespace, &project.name, progress)?;
     let client = opts.engine.connect().await?;
     let observed = lifecycle::observe(&client, project).await?;
     let plan = plan::down(

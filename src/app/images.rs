@@ -7,10 +7,7 @@ use crate::image::local;
 use crate::image::reference::ImageRef;
 use crate::image::registry::Platform;
 
-/// Docker Compose's label naming a container's project.
-pub const PROJECT_LABEL: &str = "com.docker.compose.project";
-/// Docker Compose's label naming a container's service.
-pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+use crate::plan::labels::{PROJECT as PROJECT_LABEL, SERVICE as SERVICE_LABEL};
 
 #[derive(Clone, Debug, Default)]
 pub struct ImagesOptions {

@@ -8,7 +8,7 @@ use super::engine::EngineOptions;
 use super::lifecycle::{self, Executor};
 use super::{AppError, ProjectOptions};
 use crate::plan::{self, Disabled, UpOptions as PlanUpOptions};
-use crate::progress::Progress;
+use crate::progress::{Event, Progress, Status};
 use crate::state::{self, ProjectLock};
 
 #[derive(Clone, Debug, Default)]
@@ -32,7 +32,7 @@ pub async fn run(
     let loaded = super::load_project(&opts.project, &opts.services, warnings)?;
     let project = &loaded.project;
     lifecycle::check_network_modes(project, &opts.services)?;
-    let _lock = lock(&opts.engine.namespace, &project.name)?;
+    let _lock = lock(&opts.engine.namespace, &project.name, progress)?;
     let client = opts.engine.connect().await?;
     let observed = lifecycle::observe(&client, project).await?;
     let ignore_orphans = std::env::var("COMPOSE_IGNORE_ORPHANS")
@@ -56,7 +56,7 @@ pub async fn run(
         },
     )
     .map_err(|e| AppError::Other(e.to_string()))?;
-    tracing_plan(&plan);
+    tracing_plan(&plan, progress);
     warnings.extend(plan.warnings.iter().cloned());
     let puller = opts.engine.puller();
     let mut exec = Executor::new(&client, project, progress, state::lib_dir());
@@ -73,17 +73,33 @@ pub async fn run(
     result
 }
 
-/// The plan, for `BERTH_SHOW_PLAN=1` (debugging: what was decided and why).
-fn tracing_plan(plan: &plan::Plan) {
+/// The plan, for `BERTH_SHOW_PLAN=1` (debugging: what was decided and why), shown by the
+/// progress renderer after its events.
+fn tracing_plan(plan: &plan::Plan, progress: &Progress) {
     if std::env::var_os("BERTH_SHOW_PLAN").is_some() {
-        eprint!("{plan}");
+        progress.tail(plan.to_string());
     }
 }
 
-/// The project lock under the run dir, saying so when another berth holds it.
-pub(crate) fn lock(namespace: &str, project: &str) -> Result<ProjectLock, AppError> {
-    ProjectLock::acquire(&state::run_dir(), namespace, project, || {
-        eprintln!("waiting for another berth command on project {project:?} to finish");
+/// The project lock under the run dir; while another berth holds it, the progress view says so.
+pub(crate) fn lock(
+    namespace: &str,
+    project: &str,
+    progress: &Progress,
+) -> Result<ProjectLock, AppError> {
+    let id = format!("Project {project}");
+    let mut waited = false;
+    let lock = ProjectLock::acquire(&state::run_dir(), namespace, project, || {
+        waited = true;
+        progress.send(Event::with_text(
+            id.clone(),
+            Status::Working,
+            "Waiting for another berth command on this project",
+        ));
     })
-    .map_err(|e| AppError::Other(e.to_string()))
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    if waited {
+        progress.send(Event::with_text(id, Status::Done, "Locked"));
+    }
+    Ok(lock)
 }

@@ -224,6 +224,40 @@ impl GlobalArgs {
     }
 }
 
+/// The progress mode from the global flags, or `None` after saying why they are refused.
+pub(crate) fn progress_mode_or_report(global: &GlobalArgs) -> Option<crate::progress::Mode> {
+    match global.progress_mode() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
+/// Runs an app verb that reports progress: starts the renderer with `title`, runs `f` on the
+/// async runtime, finishes the renderer, prints the warnings and then the error, and returns
+/// the exit code.
+pub(crate) fn run_with_progress<F, Fut>(mode: crate::progress::Mode, title: &str, f: F) -> i32
+where
+    F: FnOnce(crate::progress::Progress) -> Fut,
+    Fut: std::future::Future<Output = (Result<(), crate::app::AppError>, Vec<String>)>,
+{
+    with_runtime(|| async {
+        let (reporter, handle) = crate::progress::start(mode, title);
+        let (result, warnings) = f(reporter).await;
+        let _ = handle.finish();
+        print_warnings(&warnings);
+        match result {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit_code()
+            }
+        }
+    })
+}
+
 /// Runs `f` on a multi-threaded tokio runtime and returns its exit code.
 pub(crate) fn with_runtime<F, Fut>(f: F) -> i32
 where

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{print_warnings, GlobalArgs};
+use super::GlobalArgs;
 use crate::app::pull::{self as app, PullOptions};
 use crate::progress;
 
@@ -46,29 +46,17 @@ pub fn run(global: &GlobalArgs, args: &PullArgs) -> i32 {
         parallel: global.parallel,
     };
     let mode = if args.quiet {
-        Ok(progress::Mode::Quiet)
+        progress::Mode::Quiet
     } else {
-        global.progress_mode()
-    };
-    let mode = match mode {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
+        match super::progress_mode_or_report(global) {
+            Some(m) => m,
+            None => return 1,
         }
     };
-    super::with_runtime(|| async {
+    let opts = &opts;
+    super::run_with_progress(mode, "Pulling", |reporter| async move {
         let mut warnings = Vec::new();
-        let (reporter, handle) = progress::start(mode, "Pulling");
-        let result = app::run(&opts, &reporter, &mut warnings).await;
-        let _ = handle.finish();
-        print_warnings(&warnings);
-        match result {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("{e}");
-                e.exit_code()
-            }
-        }
+        let result = app::run(opts, &reporter, &mut warnings).await;
+        (result, warnings)
     })
 }

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{print_warnings, GlobalArgs};
+use super::GlobalArgs;
 use crate::app::down::{self as app_down, DownOptions};
 use crate::app::up::{self as app_up, UpOptions};
-use crate::progress;
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
@@ -52,16 +51,6 @@ fn timeout(t: Option<i64>) -> Option<Duration> {
     t.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
 }
 
-fn mode(global: &GlobalArgs) -> Option<progress::Mode> {
-    match global.progress_mode() {
-        Ok(m) => Some(m),
-        Err(e) => {
-            eprintln!("{e}");
-            None
-        }
-    }
-}
-
 pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
     if !args.detach && !args.no_start {
         eprintln!("berth: 'up' without -d is not implemented yet");
@@ -77,20 +66,14 @@ pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
         remove_orphans: args.remove_orphans,
         timeout: timeout(args.timeout),
     };
-    let Some(mode) = mode(global) else { return 1 };
-    super::with_runtime(|| async {
+    let Some(mode) = super::progress_mode_or_report(global) else {
+        return 1;
+    };
+    let opts = &opts;
+    super::run_with_progress(mode, "Running", |reporter| async move {
         let mut warnings = Vec::new();
-        let (reporter, handle) = progress::start(mode, "Running");
-        let result = app_up::run(&opts, &reporter, &mut warnings).await;
-        let _ = handle.finish();
-        print_warnings(&warnings);
-        match result {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("{e}");
-                e.exit_code()
-            }
-        }
+        let result = app_up::run(opts, &reporter, &mut warnings).await;
+        (result, warnings)
     })
 }
 
@@ -103,19 +86,13 @@ pub fn run_down(global: &GlobalArgs, args: &DownArgs) -> i32 {
         remove_orphans: args.remove_orphans,
         timeout: timeout(args.timeout),
     };
-    let Some(mode) = mode(global) else { return 1 };
-    super::with_runtime(|| async {
+    let Some(mode) = super::progress_mode_or_report(global) else {
+        return 1;
+    };
+    let opts = &opts;
+    super::run_with_progress(mode, "Running", |reporter| async move {
         let mut warnings = Vec::new();
-        let (reporter, handle) = progress::start(mode, "Running");
-        let result = app_down::run(&opts, &reporter, &mut warnings).await;
-        let _ = handle.finish();
-        print_warnings(&warnings);
-        match result {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("{e}");
-                e.exit_code()
-            }
-        }
+        let result = app_down::run(opts, &reporter, &mut warnings).await;
+        (result, warnings)
     })
 }

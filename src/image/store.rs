@@ -19,6 +19,7 @@ use oci_spec::image::Descriptor as OciDescriptor;
 use sha2::{Digest as _, Sha256};
 
 use crate::containerd::{self, Client, Descriptor, Ingest};
+use crate::progress::short_id;
 
 /// The snapshotter berth unpacks into.
 pub const SNAPSHOTTER: &str = "overlayfs";
@@ -142,12 +143,6 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
         out.push(next);
     }
     out
-}
-
-/// The short id Docker shows for a layer: 12 hex digits of its digest.
-pub fn short_id(digest: &str) -> &str {
-    let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
-    hex.get(..12).unwrap_or(hex)
 }
 
 /// The gc labels of a manifest: its config and each layer.
@@ -644,12 +639,6 @@ mod tests {
             chain_ids(&[d1, d2])[1],
             "sha256:9932074217c35353d2e03a3f5a86549f7c67bfeb0ba53e23d69f4d4c8f7958f5"
         );
-    }
-
-    #[test]
-    fn short_ids_are_twelve_hex_digits() {
-        assert_eq!(short_id("sha256:0123456789abcdef0123"), "0123456789ab");
-        assert_eq!(short_id("sha256:abc"), "abc");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::observed::{ContainerState, ImageFact, Observed, ObservedContainer};
 use super::ops::{Condition, Edge, Op, Plan};
 use super::up::{container_ref, resource_name};
 use super::{
-    check_services, Disabled, DownOptions, PlanError, RemoveImages, RmOptions, StartOptions,
-    StopOptions,
+    check_services, named_or_all, Disabled, DownOptions, PlanError, RemoveImages, RmOptions,
+    StartOptions, StopOptions,
 };
 use crate::model::project::image_name;
 use crate::model::types::Project;
@@ -69,11 +69,7 @@ pub fn down(
 ) -> Result<Plan, PlanError> {
     check_services(project, &opts.services)?;
     let graph = ServiceGraph::new(project, disabled)?;
-    let wanted: BTreeSet<String> = if opts.services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else {
-        graph.with_dependents(&opts.services)
-    };
+    let wanted = named_or_all(project, &opts.services, |n| graph.with_dependents(n));
     let mut plan = Plan::default();
     let mut removed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut all_removed = Vec::new();
@@ -217,11 +213,7 @@ pub fn stop(
 ) -> Result<Plan, PlanError> {
     check_services(project, &opts.services)?;
     let graph = ServiceGraph::new(project, disabled)?;
-    let wanted: BTreeSet<String> = if opts.services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else {
-        opts.services.iter().cloned().collect()
-    };
+    let wanted = named_or_all(project, &opts.services, |n| n.iter().cloned().collect());
     let mut plan = Plan::default();
     let mut stopped: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for service in reverse_order(&graph, &wanted) {
@@ -257,11 +249,7 @@ pub fn start(
 ) -> Result<Plan, PlanError> {
     check_services(project, &opts.services)?;
     let graph = ServiceGraph::new(project, disabled)?;
-    let wanted: BTreeSet<String> = if opts.services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else {
-        graph.with_dependencies(&opts.services)
-    };
+    let wanted = named_or_all(project, &opts.services, |n| graph.with_dependencies(n));
     let mut plan = Plan::default();
     let mut running: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for service in graph.order().into_iter().filter(|s| wanted.contains(s)) {
@@ -333,11 +321,7 @@ pub fn rm(
 ) -> Result<Plan, PlanError> {
     check_services(project, &opts.services)?;
     let graph = ServiceGraph::new(project, disabled)?;
-    let wanted: BTreeSet<String> = if opts.services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else {
-        opts.services.iter().cloned().collect()
-    };
+    let wanted = named_or_all(project, &opts.services, |n| n.iter().cloned().collect());
     let mut plan = Plan::default();
     let mut stopped: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for service in reverse_order(&graph, &wanted) {

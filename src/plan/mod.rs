@@ -125,6 +125,20 @@ pub enum PlanError {
     NoContainerToStart(String),
 }
 
+/// The services a command works on: every service when none is named, else `expand` of the
+/// named ones (themselves, or with their dependencies or dependents).
+fn named_or_all(
+    project: &crate::model::types::Project,
+    named: &[String],
+    expand: impl FnOnce(&[String]) -> std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    if named.is_empty() {
+        project.services.keys().cloned().collect()
+    } else {
+        expand(named)
+    }
+}
+
 /// Checks that every name is a service of the project.
 fn check_services<'a>(
     project: &crate::model::types::Project,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::graph::ServiceGraph;
 use super::observed::{ContainerState, ImageFact, Observed, ObservedContainer};
 use super::ops::{Condition, ContainerRef, Edge, Op, Plan};
-use super::{check_services, Disabled, PlanError, UpOptions};
+use super::{check_services, named_or_all, Disabled, PlanError, UpOptions};
 use crate::model::project::{image_name, service_hash};
 use crate::model::types::{Project, ServiceConfig, ServiceDependency};
 
@@ -34,11 +34,7 @@ pub fn up(
     // compose: `create` fills options.Services with every service when none is named; the
     // named ones get `Recreate`, the rest `RecreateDependencies` (cmd/compose/create.go
     // `recreateStrategy` / `dependenciesRecreateStrategy`).
-    let selected: BTreeSet<String> = if opts.services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else {
-        opts.services.iter().cloned().collect()
-    };
+    let selected = named_or_all(project, &opts.services, |n| n.iter().cloned().collect());
     let touched: BTreeSet<String> = if opts.no_deps {
         selected.clone()
     } else {
