@@ -143,6 +143,20 @@ impl Case {
         fs::read_to_string(self.log(name)).unwrap_or_default()
     }
 
+    /// The log once it holds `wanted`: the shim copies a task's pipes into the file on its own
+    /// schedule, so the exit can be reported before the last bytes land. Gives up after 5 s and
+    /// returns what is there.
+    async fn log_holding(&self, name: &str, wanted: &[&str]) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.read_log(name);
+            if wanted.iter().all(|w| log.contains(w)) || tokio::time::Instant::now() > deadline {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Removes container `id` the way berth's `down` will: the task (killed if it runs), the
     /// record, the snapshot.
     async fn remove(&self, id: &str) {
@@ -337,7 +351,7 @@ async fn a_task_runs_writes_its_output_and_reports_its_exit_code() {
     let exit = c.task_wait(id).await.unwrap();
     assert_eq!(exit.code, 3);
     assert!(exit.exited_at.is_some());
-    let log = case.read_log(id);
+    let log = case.log_holding(id, &["hi\n", "oops\n"]).await;
     assert!(log.contains("hi\n") && log.contains("oops\n"), "{log:?}");
 
     let t = c.task_get(id).await.unwrap().unwrap();
@@ -394,7 +408,8 @@ async fn signals_stop_tasks_and_a_wait_can_be_dropped() {
         .unwrap()
         .unwrap();
     assert_eq!(exit.code, 143);
-    assert!(case.read_log(id).contains("got-term"));
+    let log = case.log_holding(id, &["got-term"]).await;
+    assert!(log.contains("got-term"), "{log:?}");
     c.task_delete(id).await.unwrap();
 
     // No handler: pid 1 ignores SIGTERM, and only SIGKILL ends it (128 + 9).
@@ -486,7 +501,7 @@ async fn exec_runs_a_process_in_a_running_task() {
     let pid = c.exec_start(id, "exec-1").await.unwrap();
     assert!(pid > 0);
     assert_eq!(c.exec_wait(id, "exec-1").await.unwrap().code, 5);
-    let out = case.read_log("exec-1");
+    let out = case.log_holding("exec-1", &["from-exec\n", "/bin"]).await;
     assert!(out.starts_with("from-exec\n"), "{out:?}");
     assert!(out.contains("/bin"), "the image's PATH: {out:?}");
     let e = c.exec_get(id, "exec-1").await.unwrap().unwrap();
