@@ -83,7 +83,7 @@ struct Case {
 impl Case {
     fn new(name: &str) -> Option<Case> {
         let bed = bed()?;
-        let ns = format!("berth-test-pull-{name}");
+        let ns = format!("berth-test-pull-{name}-{}", std::process::id());
         let dir = common::scratch_path("project");
         fs::create_dir_all(&dir).unwrap();
         let docker_config = common::scratch_path("docker-config");
