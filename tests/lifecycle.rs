@@ -419,3 +419,56 @@ fn bridge_networks_are_refused_before_anything_is_made() {
     );
     assert!(case.ids("containers").is_empty());
 }
+
+#[test]
+fn down_rmi_removes_images_no_container_uses() {
+    let Some(case) = Case::new("rmi") else {
+        return;
+    };
+    case.compose(1000);
+    case.ok(&["up", "-d"]);
+    let record = case.ids("images");
+    assert_eq!(record.len(), 1, "{record:?}");
+
+    // A container berth did not make still uses the image: it stays, with compose's warning.
+    let foreign = format!("foreign-{}", std::process::id());
+    let o = case.ctr_output(&["containers", "create", &record[0], &foreign, "true"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = case.berth(&["down", "--rmi", "all"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains(&format!("Image {}  Resource is still in use", case.image)),
+        "{err}"
+    );
+    assert_eq!(case.ids("images"), record);
+    let o = case.ctr_output(&["containers", "rm", &foreign]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Nothing uses it now: the record goes, and with it (gc runs before the answer) the blobs
+    // and layer snapshots.
+    case.ok(&["up", "-d"]);
+    let o = case.berth(&["down", "--rmi", "all"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains(&format!("Image {}  Removed", case.image)),
+        "{err}"
+    );
+    assert!(case.ids("images").is_empty());
+    assert!(case.ids("content").is_empty(), "{:?}", case.ids("content"));
+    let snapshots = case.ctr_output(&["snapshots", "ls"]);
+    let snapshots = String::from_utf8_lossy(&snapshots.stdout);
+    assert_eq!(snapshots.lines().skip(1).count(), 0, "{snapshots}");
+    assert_eq!(case.leftovers(), Vec::<String>::new());
+
+    // Again: nothing to remove is a note, and --rmi takes only local|all.
+    let o = case.berth(&["down", "--rmi", "all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = case.berth(&["down", "--rmi", "some"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "invalid value for --rmi: \"some\""
+    );
+}

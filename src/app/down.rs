@@ -1,4 +1,5 @@
-//! `down`: stop and remove the project's containers (and with `-v` its volumes). Goes on after a
+//! `down`: stop and remove the project's containers (with `-v` its volumes, with `--rmi` its
+//! images). Goes on after a
 //! failure and reports every one (STYLE: teardown collects every error). Networks are not made
 //! by berth yet, so there are none to remove.
 
@@ -18,6 +19,7 @@ pub struct DownOptions {
     pub services: Vec<String>,
     pub volumes: bool,
     pub remove_orphans: bool,
+    pub rmi: Option<plan::RemoveImages>,
     pub timeout: Option<Duration>,
 }
 
@@ -39,7 +41,7 @@ pub async fn run(
             services: opts.services.clone(),
             remove_orphans: opts.remove_orphans,
             volumes: opts.volumes,
-            rmi: None,
+            rmi: opts.rmi,
             timeout: opts.timeout,
         },
     )
