@@ -472,3 +472,33 @@ fn down_rmi_removes_images_no_container_uses() {
         "invalid value for --rmi: \"some\""
     );
 }
+
+#[test]
+fn services_left_out_are_not_orphans() {
+    let Some(case) = Case::new("select") else {
+        return;
+    };
+    let yaml = format!(
+        "services:\n  sleeper:\n    image: {img}\n    network_mode: none\n    command: sleep 1000\n    stop_grace_period: 1s\n  extra:\n    image: {img}\n    network_mode: none\n    command: sleep 1000\n    stop_grace_period: 1s\n    profiles: [debug]\n",
+        img = case.image
+    );
+    fs::write(case.dir.join("compose.yaml"), yaml).unwrap();
+    let extra = format!("{}-extra-1", case.project);
+    let sleeper = format!("{}-sleeper-1", case.project);
+    case.ok(&["--profile", "debug", "up", "-d"]);
+    assert_eq!(case.ids("containers"), [extra.clone(), sleeper.clone()]);
+
+    // `extra` is disabled by its profile and `up sleeper` names only sleeper: neither makes
+    // the other's containers orphans, so nothing is removed even with --remove-orphans.
+    for args in [&["up", "-d"][..], &["up", "-d", "--remove-orphans", "sleeper"]] {
+        let o = case.berth(args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains("orphan"), "{}", text(&o));
+        assert_eq!(case.ids("containers"), [extra.clone(), sleeper.clone()]);
+    }
+    // `down` leaves the disabled service's container; with its profile it goes too.
+    case.ok(&["down"]);
+    assert_eq!(case.ids("containers"), [extra.clone()]);
+    case.ok(&["--profile", "debug", "down"]);
+    assert_eq!(case.leftovers(), Vec::<String>::new());
+}

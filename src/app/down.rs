@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::engine::EngineOptions;
 use super::lifecycle::{self, Executor};
 use super::{AppError, ProjectOptions};
-use crate::plan::{self, Disabled, DownOptions as PlanDownOptions};
+use crate::plan::{self, DownOptions as PlanDownOptions};
 use crate::progress::Progress;
 use crate::state;
 
@@ -35,7 +35,7 @@ pub async fn run(
     let observed = lifecycle::observe(&client, project).await?;
     let plan = plan::down(
         project,
-        &Disabled::new(),
+        &loaded.disabled,
         &observed,
         &PlanDownOptions {
             services: opts.services.clone(),

@@ -44,6 +44,9 @@ impl AppError {
 /// A loaded project and the environment it was resolved with.
 pub struct Loaded {
     pub project: crate::model::types::Project,
+    /// Services left out by profiles or by the selection, with their profiles: their
+    /// containers are not orphans.
+    pub disabled: crate::plan::Disabled,
     pub env: Env,
     /// The project directory (`com.docker.compose.project.working_dir`).
     pub working_dir: PathBuf,
@@ -78,9 +81,11 @@ pub fn load_project(
         discard_env_files: true,
         services: services.to_vec(),
     };
-    let project = project::build(&loaded, &loaded.env, &RealFs, &settings, warnings)?;
+    let (project, disabled) =
+        project::build_with_disabled(&loaded, &loaded.env, &RealFs, &settings, warnings)?;
     Ok(Loaded {
         project,
+        disabled: disabled.into_iter().collect(),
         env: loaded.env,
         working_dir,
         config_files,
