@@ -66,7 +66,16 @@ impl Case {
         fs::write(self.dir.join("compose.yaml"), yaml).unwrap();
     }
 
+    /// `berth -f compose.yaml -p <project> args`: naming the file makes every verb read it
+    /// (with `-p` alone, `down` works from what exists, as compose's does).
     fn berth(&self, args: &[&str]) -> Output {
+        let mut with_file = vec!["-f", "compose.yaml"];
+        with_file.extend_from_slice(args);
+        self.berth_no_file(&with_file)
+    }
+
+    /// `berth -p <project> args`.
+    fn berth_no_file(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_berth"))
             .current_dir(&self.dir)
             .env_clear()
@@ -222,7 +231,7 @@ impl Case {
 impl Drop for Case {
     fn drop(&mut self) {
         // the guard always runs `down`, then checks it left nothing
-        let down = self.berth(&["down", "-t", "1"]);
+        let down = self.berth_no_file(&["down", "-t", "1"]);
         let left = self.leftovers();
         self.clean();
         let _ = fs::remove_dir_all(self.dir.parent().unwrap());
@@ -490,15 +499,28 @@ fn services_left_out_are_not_orphans() {
 
     // `extra` is disabled by its profile and `up sleeper` names only sleeper: neither makes
     // the other's containers orphans, so nothing is removed even with --remove-orphans.
-    for args in [&["up", "-d"][..], &["up", "-d", "--remove-orphans", "sleeper"]] {
+    for args in [
+        &["up", "-d"][..],
+        &["up", "-d", "--remove-orphans", "sleeper"],
+    ] {
         let o = case.berth(args);
         assert!(o.status.success(), "{}", text(&o));
         assert!(!text(&o).contains("orphan"), "{}", text(&o));
         assert_eq!(case.ids("containers"), [extra.clone(), sleeper.clone()]);
     }
-    // `down` leaves the disabled service's container; with its profile it goes too.
+    // `down` leaves the disabled service's container.
     case.ok(&["down"]);
     assert_eq!(case.ids("containers"), [extra.clone()]);
-    case.ok(&["--profile", "debug", "down"]);
+
+    // `-p` with no file: the project is what exists, so everything goes, even with no
+    // compose.yaml at all.
+    case.ok(&["--profile", "debug", "up", "-d"]);
+    fs::remove_file(case.dir.join("compose.yaml")).unwrap();
+    let o = case.berth_no_file(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for c in [&extra, &sleeper] {
+        assert!(err.contains(&format!("Container {c}  Removed")), "{err}");
+    }
     assert_eq!(case.leftovers(), Vec::<String>::new());
 }

@@ -92,6 +92,33 @@ pub fn load_project(
     })
 }
 
+/// compose's `projectOrName`: with `-p` and no `-f`, verbs that can work from what exists
+/// (`down`, ...) use the name alone and never read a Compose file; otherwise the project is
+/// loaded, and if that fails while COMPOSE_PROJECT_NAME names one, that name is used.
+pub fn load_project_or_name(
+    opts: &ProjectOptions,
+    services: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<ProjectOrName> {
+    let given = opts.project_name.as_deref().filter(|p| !p.is_empty());
+    if let (Some(name), true) = (given, opts.files.is_empty()) {
+        return Ok(ProjectOrName::Name(name.to_lowercase()));
+    }
+    match load_project(opts, services, warnings) {
+        Ok(l) => Ok(ProjectOrName::Project(Box::new(l))),
+        Err(e) => match std::env::var("COMPOSE_PROJECT_NAME") {
+            Ok(name) if !name.is_empty() => Ok(ProjectOrName::Name(name.to_lowercase())),
+            _ => Err(e),
+        },
+    }
+}
+
+/// What [`load_project_or_name`] found.
+pub enum ProjectOrName {
+    Project(Box<Loaded>),
+    Name(String),
+}
+
 /// The project flags every verb shares (`-f`, `-p`, `--project-directory`, ...).
 #[derive(Clone, Debug, Default)]
 pub struct ProjectOptions {
