@@ -510,7 +510,7 @@ fn services_left_out_are_not_orphans() {
     }
     // `down` leaves the disabled service's container.
     case.ok(&["down"]);
-    assert_eq!(case.ids("containers"), [extra.clone()]);
+    assert_eq!(case.ids("containers"), std::slice::from_ref(&extra));
 
     // `-p` with no file: the project is what exists, so everything goes, even with no
     // compose.yaml at all.
