@@ -524,3 +524,35 @@ fn services_left_out_are_not_orphans() {
     }
     assert_eq!(case.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn containers_run_under_dockers_seccomp_filter_unless_unconfined() {
+    let Some(case) = Case::new("seccomp") else {
+        return;
+    };
+    let probe = r#"["sh", "-c", "grep Seccomp: /proc/self/status"]"#;
+    let yaml = format!(
+        "services:\n  filtered:\n    image: {img}\n    network_mode: none\n    command: {probe}\n  free:\n    image: {img}\n    network_mode: none\n    command: {probe}\n    security_opt: [\"seccomp=unconfined\"]\n",
+        img = case.image
+    );
+    fs::write(case.dir.join("compose.yaml"), yaml).unwrap();
+    case.ok(&["up", "-d"]);
+    for (service, mode) in [("filtered", "2"), ("free", "0")] {
+        let name = format!("{}-{service}-1", case.project);
+        let rows = wait_exited(&case, &name);
+        assert_eq!(field(&rows, &name)["ExitCode"], 0, "{rows:?}");
+        let log = case
+            .lib
+            .join("containers")
+            .join(&case.ns)
+            .join(&name)
+            .join(format!("{name}-json.log"));
+        let records = log_lines(&log);
+        // 2: a seccomp filter is installed; 0: none
+        assert_eq!(
+            records[0]["log"],
+            format!("Seccomp:\t{mode}\n"),
+            "{service}"
+        );
+    }
+}
