@@ -556,3 +556,65 @@ fn containers_run_under_dockers_seccomp_filter_unless_unconfined() {
         );
     }
 }
+
+#[test]
+fn host_facts_reach_the_container() {
+    let Some(case) = Case::new("facts") else {
+        return;
+    };
+    // init: true puts tini at pid 1; extra_hosts, dns and hostname shape the /etc files; a
+    // host device is passed on; `ipc: service:` joins the other container's IPC namespace.
+    let probe = "readlink /proc/1/exe; hostname; cat /etc/hosts /etc/resolv.conf; ls -l /dev/mynull; readlink /proc/self/ns/ipc; sleep 1000";
+    let yaml = format!(
+        "services:\n  probe:\n    image: {img}\n    network_mode: none\n    init: true\n    hostname: probe.example\n    extra_hosts: [\"db.internal=10.1.2.3\"]\n    dns: [9.9.9.9]\n    dns_search: [corp.test]\n    devices: [\"/dev/null:/dev/mynull\"]\n    ipc: service:owner\n    depends_on: [owner]\n    stop_grace_period: 1s\n    command: [\"sh\", \"-c\", {probe:?}]\n  owner:\n    image: {img}\n    network_mode: none\n    ipc: shareable\n    command: sleep 1000\n    stop_grace_period: 1s\n",
+        img = case.image
+    );
+    fs::write(case.dir.join("compose.yaml"), yaml).unwrap();
+    case.ok(&["up", "-d"]);
+    let name = format!("{}-probe-1", case.project);
+    let log = case
+        .lib
+        .join("containers")
+        .join(&case.ns)
+        .join(&name)
+        .join(format!("{name}-json.log"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let text: String = fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["log"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if text.contains("ipc:[") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "/sbin/docker-init", "{out}");
+    assert_eq!(lines[1], "probe.example", "{out}");
+    assert!(out.contains("10.1.2.3\tdb.internal\n"), "{out}");
+    assert!(
+        out.contains("search corp.test\nnameserver 9.9.9.9\n"),
+        "{out}"
+    );
+    assert!(out.contains("/dev/mynull"), "{out}");
+    assert!(out.contains(" 1,   3 "), "/dev/mynull is 1:3: {out}");
+
+    // the owner's IPC namespace, read from the host
+    let owner = format!("{}-owner-1", case.project);
+    let info = case.ctr_output(&["tasks", "ls"]);
+    let tasks = String::from_utf8_lossy(&info.stdout);
+    let pid = tasks
+        .lines()
+        .find(|l| l.starts_with(&owner))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no task for {owner}: {tasks}"));
+    let ns = fs::read_link(format!("/proc/{pid}/ns/ipc")).unwrap();
+    assert!(
+        out.contains(&ns.display().to_string()),
+        "{} not in {out}",
+        ns.display()
+    );
+}

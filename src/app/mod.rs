@@ -4,6 +4,7 @@
 pub mod config;
 pub mod down;
 pub mod engine;
+pub mod facts;
 pub mod images;
 pub mod lifecycle;
 pub mod ps;

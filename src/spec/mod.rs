@@ -14,6 +14,7 @@
 //! does. The key-by-key table is in [`ignored`].
 
 mod error;
+pub mod etc;
 pub mod ignored;
 mod linux;
 mod mounts;
