@@ -8,6 +8,7 @@ pub mod containerd;
 pub mod image;
 pub mod logs;
 pub mod model;
+pub mod network;
 pub mod plan;
 pub mod progress;
 pub mod spec;
