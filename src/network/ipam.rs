@@ -21,12 +21,12 @@ pub struct Pool {
 pub fn default_pools() -> Vec<Pool> {
     let mut pools: Vec<Pool> = (17..=31)
         .map(|b| Pool {
-            base: Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("16 is a valid prefix"),
+            base: Ipv4Net::new_assert(Ipv4Addr::new(172, b, 0, 0), 16),
             size: 16,
         })
         .collect();
     pools.push(Pool {
-        base: Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16).expect("16 is a valid prefix"),
+        base: Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16),
         size: 20,
     });
     pools
