@@ -275,8 +275,8 @@ impl<'a> Executor<'a> {
         let node = &plan.nodes[i];
         for e in &node.after {
             let target = &plan.nodes[e.node].op;
-            if let Some(w) = super::wait::edge(self.client, &self.lib, self.progress, target, e)
-                .await?
+            if let Some(w) =
+                super::wait::edge(self.client, &self.lib, self.progress, target, e).await?
             {
                 self.warn(w);
             }
@@ -483,7 +483,11 @@ impl<'a> Executor<'a> {
         }
     }
 
-    pub(super) async fn image(&self, service: &str, s: &ServiceConfig) -> Result<LocalImage, AppError> {
+    pub(super) async fn image(
+        &self,
+        service: &str,
+        s: &ServiceConfig,
+    ) -> Result<LocalImage, AppError> {
         let cached = self
             .images
             .lock()
@@ -914,4 +918,3 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
-

@@ -257,9 +257,7 @@ fn judge(
         };
     }
     if let Some(code) = exited {
-        return Verdict::Fail(Failure::Health(format!(
-            "container {name} exited ({code})"
-        )));
+        return Verdict::Fail(Failure::Health(format!("container {name} exited ({code})")));
     }
     if !has_check && want == WaitFor::RunningOrHealthy {
         return if running {
@@ -275,9 +273,9 @@ fn judge(
     }
     match status.as_deref() {
         Some(crate::health::HEALTHY) => Verdict::Healthy,
-        Some(crate::health::UNHEALTHY) => Verdict::Fail(Failure::Health(format!(
-            "container {name} is unhealthy"
-        ))),
+        Some(crate::health::UNHEALTHY) => {
+            Verdict::Fail(Failure::Health(format!("container {name} is unhealthy")))
+        }
         _ => Verdict::Wait,
     }
 }
@@ -293,8 +291,14 @@ mod tests {
     #[test]
     fn healthy_waits_through_starting_and_fails_when_unhealthy_or_exited() {
         use WaitFor::Healthy as H;
-        assert_eq!(judge(H, "db", None, true, true, h("starting")), Verdict::Wait);
-        assert_eq!(judge(H, "db", None, true, true, h("healthy")), Verdict::Healthy);
+        assert_eq!(
+            judge(H, "db", None, true, true, h("starting")),
+            Verdict::Wait
+        );
+        assert_eq!(
+            judge(H, "db", None, true, true, h("healthy")),
+            Verdict::Healthy
+        );
         assert_eq!(
             judge(H, "db", None, true, true, h("unhealthy")),
             Verdict::Fail(Failure::Health("container db is unhealthy".into()))
@@ -316,7 +320,10 @@ mod tests {
         let w = WaitFor::RunningOrHealthy;
         assert_eq!(judge(w, "x", None, true, false, None), Verdict::Healthy);
         assert_eq!(judge(w, "x", None, false, false, None), Verdict::Wait);
-        assert_eq!(judge(w, "x", None, true, true, h("starting")), Verdict::Wait);
+        assert_eq!(
+            judge(w, "x", None, true, true, h("starting")),
+            Verdict::Wait
+        );
     }
 
     #[test]
@@ -333,7 +340,11 @@ mod tests {
             "service \"init\" didn't complete successfully: exit 1"
         );
         assert_eq!(
-            messages("db", &Failure::Health("container p-db-1 is unhealthy".into())).1,
+            messages(
+                "db",
+                &Failure::Health("container p-db-1 is unhealthy".into())
+            )
+            .1,
             "dependency failed to start: container p-db-1 is unhealthy"
         );
     }

@@ -149,8 +149,8 @@ async fn exec(
         }
         Err(_) => {
             let _ = client.exec_kill(id, exec_id, SIGKILL).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), client.exec_wait(id, exec_id))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), client.exec_wait(id, exec_id)).await;
             None
         }
     };
