@@ -333,6 +333,11 @@ const STATES: &str = "  ok:
     network_mode: none
     command: sleep 1000
     healthcheck: {test: [\"CMD\", \"true\"], interval: 1h}
+  hang:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"sleep\", \"30\"], interval: 1s, timeout: 1s, retries: 1}
   off:
     image: IMG
     network_mode: none
@@ -381,6 +386,22 @@ fn probes_make_containers_healthy_unhealthy_or_leave_them_starting() {
         "{h}"
     );
     assert!(h["Log"].as_array().unwrap().len() <= 5);
+
+    // a probe that overruns its timeout is killed and counts as exit -1
+    let hang = case.name("hang");
+    case.wait_row(&hang, "became unhealthy", |r| r["Health"] == "unhealthy");
+    let h = case.health(&hang).unwrap();
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["ExitCode"].as_i64(), last["Output"].as_str()),
+        (Some(-1), Some("Health check exceeded timeout (1s)")),
+        "{h}"
+    );
+    let n = case.processes(&hang);
+    assert!(
+        n <= 2,
+        "{hang} holds {n} processes: timed-out probes were not killed"
+    );
 
     // a check whose first probe is an hour away stays `starting`; a disabled one shows nothing
     let rows = case.ps();

@@ -35,16 +35,13 @@ pub(super) async fn prepare(exec: &Executor<'_>, id: &str, dir: &Path) -> Result
     health::prepare(dir, probe.as_ref()).map_err(|e| AppError::Other(e.to_string()))
 }
 
-/// The image config's `config.Healthcheck` (Docker's image format; OCI has no such field, so
-/// the typed config drops it and the blob is read again).
+/// The image's own `HEALTHCHECK`, from its config blob.
 async fn image_healthcheck(client: &Client, image: &LocalImage) -> Option<ImageHealthcheck> {
     let bytes = client
         .content_read_all(&image.config_digest, 4 * 1024 * 1024)
         .await
         .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let h = v.get("config")?.get("Healthcheck")?;
-    serde_json::from_value(h.clone()).ok()
+    health::image_healthcheck(&bytes)
 }
 
 /// The health state of container `id`, if it has a healthcheck.

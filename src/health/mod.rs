@@ -79,6 +79,14 @@ pub struct ImageHealthcheck {
     pub retries: i64,
 }
 
+/// The `config.Healthcheck` of an image config blob (Docker's image format; OCI's has no such
+/// field).
+pub fn image_healthcheck(config_json: &[u8]) -> Option<ImageHealthcheck> {
+    let v: serde_json::Value = serde_json::from_slice(config_json).ok()?;
+    let h = v.get("config")?.get("Healthcheck")?;
+    serde_json::from_value(h.clone()).ok()
+}
+
 fn ns(d: Option<&crate::model::types::Duration>) -> u64 {
     d.map_or(0, |d| d.0.max(0) as u64)
 }
@@ -391,6 +399,15 @@ mod tests {
         assert_eq!(resolve(Some(&none), Some(&img)), None);
         assert_eq!(resolve(None, None), None);
         assert!(resolve(None, Some(&img)).is_some());
+    }
+
+    #[test]
+    fn an_images_healthcheck_is_read_from_its_config() {
+        let blob = br#"{"architecture":"amd64","config":{"Cmd":["x"],"Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":2000000000,"Retries":4}}}"#;
+        let h = image_healthcheck(blob).unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "true"]);
+        assert_eq!((h.interval, h.retries, h.timeout), (2_000_000_000, 4, 0));
+        assert_eq!(image_healthcheck(br#"{"config":{"Cmd":["x"]}}"#), None);
     }
 
     #[test]
