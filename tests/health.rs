@@ -559,6 +559,15 @@ fn service_completed_successfully_waits_for_exit_zero() {
     network_mode: none
     command: sleep 1000
     depends_on: {init: {condition: service_completed_successfully}}
+  init2:
+    image: IMG
+    network_mode: none
+    command: sh -c \"sleep 1; echo init2 done\"
+  other:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {init2: {condition: service_completed_successfully}}
   badinit:
     image: IMG
     network_mode: none
@@ -571,12 +580,20 @@ fn service_completed_successfully_waits_for_exit_zero() {
 ",
     );
     let (init, app, app2) = (case.name("init"), case.name("app"), case.name("app2"));
-    let o = case.berth(&["up", "-d", "app"]);
+    let o = case.berth(&["up", "-d", "app", "other"]);
     assert!(o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     let exited = at(&err, &format!("Container {init}  Exited"));
     let starting = at(&err, &format!("Container {app}  Starting"));
     assert!(exited < starting, "{err}");
+    // the two waits run side by side: both begin before either init has exited
+    let init2 = case.name("init2");
+    let waits = [
+        at(&err, &format!("Container {init}  Waiting")),
+        at(&err, &format!("Container {init2}  Waiting")),
+    ];
+    let first_exit = exited.min(at(&err, &format!("Container {init2}  Exited")));
+    assert!(waits.iter().all(|&w| w < first_exit), "{err}");
     let rows = case.ps();
     assert!(
         status(field(&rows, &init)).starts_with("Exited (0)"),
