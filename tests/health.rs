@@ -65,8 +65,12 @@ impl Case {
     }
 
     fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .current_dir(&self.dir)
+        self.command(args).output().expect("run berth")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.current_dir(&self.dir)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("HOME", &self.dir)
@@ -79,9 +83,8 @@ impl Case {
             .args(["--hosts-dir", &self.hosts_dir])
             .args(["--progress", "plain"])
             .args(["-p", &self.project])
-            .args(args)
-            .output()
-            .expect("run berth")
+            .args(args);
+        c
     }
 
     /// `berth args`, which must succeed; returns stdout.
@@ -286,6 +289,29 @@ impl Case {
                 panic!("no {name} in ps: {rows:?}");
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `berth args`, killed (and the test failed) if it has not ended within `limit`.
+    fn berth_within(&self, args: &[&str], limit: Duration) -> Output {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = self
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(o) => o.expect("wait for berth"),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                panic!("berth {args:?} still runs after {limit:?}");
+            }
         }
     }
 
@@ -520,6 +546,16 @@ fn an_unhealthy_dependency_fails_up_unless_optional() {
     network_mode: none
     command: sleep 1000
     depends_on: {db: {condition: service_healthy}}
+  slow:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"true\"], interval: 1h}
+  hold:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {slow: {condition: service_healthy}}
 ",
     );
     let (db, web, lenient) = (case.name("db"), case.name("web"), case.name("lenient"));
@@ -533,15 +569,18 @@ fn an_unhealthy_dependency_fails_up_unless_optional() {
     );
     assert_eq!(field(&case.ps(), &lenient)["State"], "running");
 
-    // a required one fails `up` with compose's message, and the dependent is not started
-    let o = case.berth(&["up", "-d", "web"]);
+    // a required one fails `up` with compose's message, and the dependent is not started;
+    // the wait for `slow` (healthy in an hour at the earliest) is given up, not sat out
+    let o = case.berth_within(&["up", "-d", "web", "hold"], Duration::from_secs(90));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     at(
         &err,
         &format!("dependency failed to start: container {db} is unhealthy"),
     );
-    assert_eq!(field(&case.ps(), &web)["State"], "created");
+    let rows = case.ps();
+    assert_eq!(field(&rows, &web)["State"], "created");
+    assert_eq!(field(&rows, &case.name("hold"))["State"], "created");
 }
 
 #[test]

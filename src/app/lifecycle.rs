@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -57,6 +58,8 @@ pub struct Executor<'a> {
     found: Mutex<Vec<String>>,
     /// Images resolved so far, by service.
     images: Mutex<BTreeMap<String, LocalImage>>,
+    /// Set when a node of an `up` plan failed: running `depends_on` waits give up.
+    failed: AtomicBool,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -196,6 +199,7 @@ impl<'a> Executor<'a> {
             warnings: Vec::new(),
             found: Mutex::new(Vec::new()),
             images: Mutex::new(BTreeMap::new()),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -246,6 +250,7 @@ impl<'a> Executor<'a> {
     async fn run_graph(&self, plan: &Plan, keep_going: bool) -> Vec<AppError> {
         use futures_util::stream::{FuturesUnordered, StreamExt};
         let limit = parallel_limit();
+        self.failed.store(false, Ordering::Relaxed);
         let mut sched = crate::plan::Scheduler::new(plan, keep_going);
         let mut running = FuturesUnordered::new();
         let mut errors = Vec::new();
@@ -261,6 +266,9 @@ impl<'a> Executor<'a> {
                 Err(e) => {
                     sched.failed(i);
                     errors.push(e);
+                    if !keep_going {
+                        self.failed.store(true, Ordering::Relaxed);
+                    }
                 }
             }
             if sched.is_over() && !sched.is_running() {
@@ -275,8 +283,15 @@ impl<'a> Executor<'a> {
         let node = &plan.nodes[i];
         for e in &node.after {
             let target = &plan.nodes[e.node].op;
-            if let Some(w) =
-                super::wait::edge(self.client, &self.lib, self.progress, target, e).await?
+            if let Some(w) = super::wait::edge(
+                self.client,
+                &self.lib,
+                self.progress,
+                target,
+                e,
+                &self.failed,
+            )
+            .await?
             {
                 self.warn(w);
             }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::AppError;
@@ -65,13 +66,15 @@ impl Target {
 }
 
 /// The wait an edge of the plan asks for, before its node runs. `Ok(Some(warning))` when an
-/// optional (`required: false`) dependency failed.
+/// optional (`required: false`) dependency failed. Gives up when `cancel` is set (another node
+/// of the plan failed: compose cancels the other waits then).
 pub async fn edge(
     client: &Client,
     lib: &Path,
     progress: &Progress,
     target: &Op,
     e: &Edge,
+    cancel: &AtomicBool,
 ) -> Result<Option<String>, AppError> {
     let want = match e.condition {
         Condition::Healthy => WaitFor::Healthy,
@@ -82,7 +85,7 @@ pub async fn edge(
         return Ok(None);
     };
     let pid = container_id(&t.name);
-    match container(client, lib, progress, &t, want).await? {
+    match container(client, lib, progress, &t, want, cancel).await? {
         Ok(()) => Ok(None),
         Err(f) => {
             let (reason, message) = messages(&t.service, &f);
@@ -129,11 +132,18 @@ pub async fn container(
     progress: &Progress,
     t: &Target,
     want: WaitFor,
+    cancel: &AtomicBool,
 ) -> Result<Result<(), Failure>, AppError> {
     let pid = container_id(&t.name);
     let dir = crate::state::container_dir(lib, client.namespace(), &t.id);
     progress.send(Event::waiting(&pid));
     loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(AppError::Other(format!(
+                "waiting for {}: canceled after another failure",
+                t.name
+            )));
+        }
         let task = client.task_get(&t.id).await?;
         let exited = match &task {
             Some(t) if t.status == TaskStatus::Stopped => Some(i64::from(t.exit_status)),
@@ -189,6 +199,8 @@ pub async fn project(
         .filter(|(_, d)| d.condition == "service_completed_successfully")
         .map(|(n, _)| n.as_str())
         .collect();
+    let never = AtomicBool::new(false);
+    let never = &never;
     let mut waits = Vec::new();
     for (_, o, _) in super::lifecycle::observe_containers(client, &project.name).await? {
         let service = o.service().to_owned();
@@ -206,7 +218,7 @@ pub async fn project(
             id: o.id.clone(),
         };
         waits.push(async move {
-            match container(client, lib, progress, &t, want).await? {
+            match container(client, lib, progress, &t, want, &never).await? {
                 Ok(()) => Ok(()),
                 Err(f) => {
                     if matches!(f, Failure::Health(_)) {
