@@ -218,7 +218,7 @@ pub async fn project(
             id: o.id.clone(),
         };
         waits.push(async move {
-            match container(client, lib, progress, &t, want, &never).await? {
+            match container(client, lib, progress, &t, want, never).await? {
                 Ok(()) => Ok(()),
                 Err(f) => {
                     if matches!(f, Failure::Health(_)) {
