@@ -7,12 +7,15 @@
 //! Its snapshot key is the same id, and its own files live in
 //! `<lib>/containers/<namespace>/<id>/` (json-file logs, hosts, hostname, resolv.conf).
 //!
-//! Sequential for now: nodes run one after the other in `Plan::order()`, which respects every
-//! edge; `depends_on` conditions beyond "started" (healthy, completed successfully) are not
-//! waited for yet.
+//! Nodes run in parallel as the plan's edges allow ([`crate::plan::Scheduler`]), at most
+//! [`parallel_limit`] at a time; a start whose edges carry a `depends_on` condition first waits
+//! for it (`super::wait`). Operations take `&self`: what they find on the way (warnings, resolved
+//! images) goes behind a mutex.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use super::AppError;
@@ -51,8 +54,12 @@ pub struct Executor<'a> {
     pub config_files: String,
     /// Warnings found on the way (spec keys berth does not apply), for the CLI to print.
     pub warnings: Vec<String>,
+    /// Warnings of the operations running now; moved into `warnings` when a run ends.
+    found: Mutex<Vec<String>>,
     /// Images resolved so far, by service.
-    images: BTreeMap<String, LocalImage>,
+    images: Mutex<BTreeMap<String, LocalImage>>,
+    /// Set when a node of an `up` plan failed: running `depends_on` waits give up.
+    failed: AtomicBool,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -190,7 +197,27 @@ impl<'a> Executor<'a> {
             working_dir: String::new(),
             config_files: String::new(),
             warnings: Vec::new(),
-            images: BTreeMap::new(),
+            found: Mutex::new(Vec::new()),
+            images: Mutex::new(BTreeMap::new()),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records a warning once.
+    fn warn(&self, w: String) {
+        // A poisoned lock only means a panic elsewhere; the list is still whole.
+        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        if !found.contains(&w) {
+            found.push(w);
+        }
+    }
+
+    fn collect_warnings(&mut self) {
+        let found = std::mem::take(self.found.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for w in found {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
         }
     }
 
@@ -198,34 +225,93 @@ impl<'a> Executor<'a> {
         crate::state::container_dir(&self.lib, self.client.namespace(), id)
     }
 
-    /// Runs every node in order; stops at the first failure (`up`).
+    /// Runs every node, in parallel where the edges allow; at the first failure starts nothing
+    /// more, lets what runs finish, and returns that failure (`up`).
     pub async fn run_all(&mut self, plan: &Plan) -> Result<(), AppError> {
-        for i in plan.order() {
-            self.run(&plan.nodes[i].op).await?;
+        let mut errors = self.run_graph(plan, false).await;
+        self.collect_warnings();
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(errors.remove(0)),
         }
-        Ok(())
     }
 
-    /// Runs every node in order, going on after failures and returning them all (`down`: STYLE,
+    /// Runs every node, going on after failures and returning them all (`down`: STYLE,
     /// teardown collects every error). A node whose predecessor failed still runs: removing a
     /// container whose stop failed is what the user wants, and it fails on its own if it must.
     pub async fn run_collecting(&mut self, plan: &Plan) -> Vec<String> {
+        let errors = self.run_graph(plan, true).await;
+        self.collect_warnings();
+        errors.into_iter().map(|e| e.to_string()).collect()
+    }
+
+    /// The parallel loop: the scheduler says what may start, at most [`parallel_limit`] nodes
+    /// run at once (as futures of this task: the progress and the client are shared).
+    async fn run_graph(&self, plan: &Plan, keep_going: bool) -> Vec<AppError> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let limit = parallel_limit();
+        self.failed.store(false, Ordering::Relaxed);
+        let mut sched = crate::plan::Scheduler::new(plan, keep_going);
+        let mut running = FuturesUnordered::new();
         let mut errors = Vec::new();
-        for i in plan.order() {
-            if let Err(e) = self.run(&plan.nodes[i].op).await {
-                errors.push(e.to_string());
+        loop {
+            for i in sched.take(limit - running.len()) {
+                running.push(async move { (i, self.run_node(plan, i).await) });
+            }
+            let Some((i, result)) = running.next().await else {
+                break;
+            };
+            match result {
+                Ok(()) => sched.succeeded(i),
+                Err(e) => {
+                    sched.failed(i);
+                    errors.push(e);
+                    if !keep_going {
+                        self.failed.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            if sched.is_over() && !sched.is_running() {
+                break;
             }
         }
         errors
     }
 
+    /// A node: first the `depends_on` conditions of its edges, then its operation.
+    async fn run_node(&self, plan: &Plan, i: usize) -> Result<(), AppError> {
+        let node = &plan.nodes[i];
+        for e in &node.after {
+            let target = &plan.nodes[e.node].op;
+            if let Some(w) = super::wait::edge(
+                self.client,
+                &self.lib,
+                self.progress,
+                target,
+                e,
+                &self.failed,
+            )
+            .await?
+            {
+                self.warn(w);
+            }
+        }
+        self.run_op(&node.op).await
+    }
+
     /// One operation.
     pub async fn run(&mut self, op: &Op) -> Result<(), AppError> {
+        let r = self.run_op(op).await;
+        self.collect_warnings();
+        r
+    }
+
+    async fn run_op(&self, op: &Op) -> Result<(), AppError> {
         match op {
             Op::CreateNetwork { name } | Op::RemoveNetwork { name } => {
                 // Only network_mode none/host services run in this slice (checked up front);
                 // project networks are not made or removed yet.
-                self.warnings.push(format!(
+                self.warn(format!(
                     "network {name}: networks are not implemented yet; skipped"
                 ));
                 Ok(())
@@ -276,7 +362,9 @@ impl<'a> Executor<'a> {
                 .map_err(|e| {
                     AppError::Pull(format!("service {service:?}: pulling {image}: {e}"))
                 })?;
-                self.warnings.extend(pulled.warnings);
+                for w in pulled.warnings {
+                    self.warn(w);
+                }
                 Ok(())
             }
             Op::BuildImage { service, image } => Err(AppError::Other(format!(
@@ -410,9 +498,19 @@ impl<'a> Executor<'a> {
         }
     }
 
-    async fn image(&mut self, service: &str, s: &ServiceConfig) -> Result<LocalImage, AppError> {
-        if let Some(i) = self.images.get(service) {
-            return Ok(i.clone());
+    pub(super) async fn image(
+        &self,
+        service: &str,
+        s: &ServiceConfig,
+    ) -> Result<LocalImage, AppError> {
+        let cached = self
+            .images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(service)
+            .cloned();
+        if let Some(i) = cached {
+            return Ok(i);
         }
         let record = image_record_name(&image_name(&self.project.name, service, s));
         let image = local::inspect(self.client, &record, &Platform::host())
@@ -423,13 +521,16 @@ impl<'a> Executor<'a> {
                     "service {service:?}: image {record} is not in containerd"
                 ))
             })?;
-        self.images.insert(service.to_owned(), image.clone());
+        self.images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(service.to_owned(), image.clone());
         Ok(image)
     }
 
     /// Creates container `name`: a snapshot on the image's top layer, the container's own
     /// files, the spec, and the record with compose's labels.
-    async fn create(&mut self, service: &str, number: i64, name: &str) -> Result<(), AppError> {
+    async fn create(&self, service: &str, number: i64, name: &str) -> Result<(), AppError> {
         let project = self.project;
         let s = project
             .services
@@ -468,9 +569,7 @@ impl<'a> Executor<'a> {
             };
             let (files, file_warnings) = ContainerFiles::write(&dir, name, s)?;
             for w in file_warnings {
-                if !self.warnings.contains(&w) {
-                    self.warnings.push(w);
-                }
+                self.warn(w);
             }
             let host = super::facts::host_facts(client, &project.name, s).await?;
             let facts = Facts {
@@ -494,10 +593,7 @@ impl<'a> Executor<'a> {
             let built = spec::build(s, &image.config, &facts)
                 .map_err(|e| AppError::Other(e.to_string()))?;
             for w in &built.warnings {
-                let w = w.to_string();
-                if !self.warnings.contains(&w) {
-                    self.warnings.push(w);
-                }
+                self.warn(w.to_string());
             }
             let spec_json =
                 serde_json::to_vec(&built.spec).map_err(|e| AppError::Other(e.to_string()))?;
@@ -534,7 +630,7 @@ impl<'a> Executor<'a> {
 
     /// Starts container `id`'s task (a stopped task of an earlier run is deleted first), its
     /// output going to berth's json-file log driver.
-    async fn start(&mut self, id: &str) -> Result<(), AppError> {
+    async fn start(&self, id: &str) -> Result<(), AppError> {
         let client = self.client;
         if client.task_get(id).await?.is_some() {
             client.task_delete(id).await?;
@@ -545,6 +641,7 @@ impl<'a> Executor<'a> {
             .map_err(|e| AppError::Other(format!("create {}: {e}", dir.display())))?;
         let exe = std::env::current_exe()
             .map_err(|e| AppError::Other(format!("find berth's own binary: {e}")))?;
+        super::health::prepare(self, id, &dir).await?;
         let uri = DriverConfig {
             dir: Some(dir),
             rotation: self.rotation(id).await,
@@ -568,7 +665,7 @@ impl<'a> Executor<'a> {
     }
 
     /// The json-file rotation from the service's `logging.options`.
-    async fn rotation(&mut self, id: &str) -> Rotation {
+    async fn rotation(&self, id: &str) -> Rotation {
         let service = self
             .client
             .container_get(id)
@@ -583,7 +680,7 @@ impl<'a> Executor<'a> {
             return Rotation::default();
         };
         if !logging.driver.is_empty() && logging.driver != "json-file" {
-            self.warnings.push(format!(
+            self.warn(format!(
                 "logging driver {:?} is not supported; berth writes json-file logs",
                 logging.driver
             ));
@@ -596,7 +693,7 @@ impl<'a> Executor<'a> {
         match Rotation::from_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Ok((r, _ignored)) => r,
             Err(e) => {
-                self.warnings.push(format!("logging options: {e}"));
+                self.warn(format!("logging options: {e}"));
                 Rotation::default()
             }
         }
@@ -605,7 +702,7 @@ impl<'a> Executor<'a> {
     /// Stops container `id`'s task: the stop signal, the grace period, then SIGKILL; then
     /// deletes the task. A container with no running task has nothing to stop.
     async fn stop(
-        &mut self,
+        &self,
         id: &str,
         service: Option<&str>,
         timeout: Option<Duration>,
@@ -655,7 +752,7 @@ impl<'a> Executor<'a> {
 
     /// Removes container `id`: its task (killed if it still runs), the record, the snapshot and
     /// its own files.
-    async fn remove(&mut self, id: &str) -> Result<(), AppError> {
+    async fn remove(&self, id: &str) -> Result<(), AppError> {
         let client = self.client;
         if let Some(t) = client.task_get(id).await? {
             if t.status != TaskStatus::Stopped {
@@ -673,6 +770,16 @@ impl<'a> Executor<'a> {
             Err(e) => Err(AppError::Other(format!("remove {}: {e}", dir.display()))),
         }
     }
+}
+
+/// How many plan nodes run at once: `COMPOSE_PARALLEL_LIMIT` when set to a positive number,
+/// else 16 (compose sets no limit; this keeps a large project from opening hundreds of calls).
+pub fn parallel_limit() -> usize {
+    std::env::var("COMPOSE_PARALLEL_LIMIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(16)
 }
 
 /// The host's cgroup hierarchy: v2 when /sys/fs/cgroup is the unified one.

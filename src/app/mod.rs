@@ -5,11 +5,13 @@ pub mod config;
 pub mod down;
 pub mod engine;
 pub mod facts;
+pub mod health;
 pub mod images;
 pub mod lifecycle;
 pub mod ps;
 pub mod pull;
 pub mod up;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! `ps`: the project's containers as Docker Compose lists them, with Docker's status strings
-//! (`Up 3 seconds`, `Exited (3) 2 seconds ago`, `Created`).
+//! (`Up 3 seconds`, `Up 3 seconds (healthy)`, `Exited (3) 2 seconds ago`, `Created`); the
+//! health comes from the state file the container's prober writes (`crate::health`).
 
 use std::time::SystemTime;
 
@@ -52,6 +53,7 @@ pub async fn run(
     let name = super::images::project_name(&opts.project, warnings)?.to_lowercase();
     let client = opts.engine.connect().await?;
     let now = SystemTime::now();
+    let lib = crate::state::lib_dir();
     let mut rows = Vec::new();
     for (c, o, task) in lifecycle::observe_containers(&client, &name).await? {
         if o.is_oneoff() {
@@ -68,11 +70,23 @@ pub async fn run(
             .label(STARTED_AT_LABEL)
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map(SystemTime::from);
+        // Docker shows health only while the container runs (`State.String`).
+        let health = match &o.state {
+            ContainerState::Running => super::health::state(&lib, client.namespace(), &c.id),
+            _ => None,
+        };
         let (state, status, exit_code) = match &o.state {
             ContainerState::Created => ("created".into(), "Created".into(), 0),
             ContainerState::Running => (
                 "running".into(),
-                format!("Up {}", human_duration(since(now, started))),
+                match &health {
+                    Some(h) => format!(
+                        "Up {} {}",
+                        human_duration(since(now, started)),
+                        h.ps_suffix()
+                    ),
+                    None => format!("Up {}", human_duration(since(now, started))),
+                },
                 0,
             ),
             ContainerState::Paused => (
@@ -105,7 +119,7 @@ pub async fn run(
                 .map_or(0, |d| d.as_secs() as i64),
             state,
             status,
-            health: String::new(),
+            health: health.map(|h| h.status).unwrap_or_default(),
             exit_code,
             publishers: Vec::new(),
             created_at: c.created_at,

@@ -1,5 +1,6 @@
 //! `up -d`: take the project lock, load the project, observe its containers and images in
-//! containerd, let `plan::up` decide, and execute the plan (one node at a time for now).
+//! containerd, let `plan::up` decide, and execute the plan (in parallel where its edges allow);
+//! with `--wait`, then wait for every container to run, or be healthy (`super::wait`).
 //! Attached mode (no `-d`) is not built yet; the CLI refuses it.
 
 use std::time::Duration;
@@ -21,6 +22,10 @@ pub struct UpOptions {
     pub no_recreate: bool,
     pub remove_orphans: bool,
     pub timeout: Option<Duration>,
+    /// `--wait`: return once every container runs (healthy when it has a healthcheck).
+    pub wait: bool,
+    /// `--wait-timeout`.
+    pub wait_timeout: Option<Duration>,
 }
 
 /// Runs `up -d`. Returns the plan's warnings and the executor's in `warnings`.
@@ -68,7 +73,19 @@ pub async fn run(
         .join(",");
     let result = exec.run_all(&plan).await;
     warnings.append(&mut exec.warnings);
-    result
+    result?;
+    if opts.wait && !opts.no_start {
+        super::wait::project(
+            &client,
+            &state::lib_dir(),
+            progress,
+            project,
+            &opts.services,
+            opts.wait_timeout,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The plan, for `BERTH_SHOW_PLAN=1` (debugging: what was decided and why), shown by the

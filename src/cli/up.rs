@@ -31,6 +31,12 @@ pub struct UpArgs {
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short, long, allow_negative_numbers = true)]
     pub timeout: Option<i64>,
+    /// Wait for services to be running|healthy. Implies detached mode.
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum duration to wait for the project to be running|healthy
+    #[arg(long, allow_negative_numbers = true)]
+    pub wait_timeout: Option<i64>,
 }
 
 #[derive(Args, Debug)]
@@ -65,7 +71,7 @@ fn timeout(t: Option<i64>) -> Option<Duration> {
 }
 
 pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
-    if !args.detach && !args.no_start {
+    if !args.detach && !args.no_start && !args.wait {
         eprintln!("berth: 'up' without -d is not implemented yet");
         return 2;
     }
@@ -78,6 +84,9 @@ pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
         no_recreate: args.no_recreate,
         remove_orphans: args.remove_orphans,
         timeout: timeout(args.timeout),
+        wait: args.wait,
+        // compose: 0 (the default) means no limit.
+        wait_timeout: timeout(args.wait_timeout).filter(|d| !d.is_zero()),
     };
     let Some(mode) = super::progress_mode_or_report(global) else {
         return 1;

@@ -17,7 +17,11 @@
 //! a record), a record that would take the file past max-size goes to a fresh file: no file is
 //! larger than max-size unless one record alone is.
 //!
-//! Must not import anything of containerd, tokio aside (signals), or the CLI.
+//! It also runs the container's health checks (`crate::health::prober`) when berth wrote a
+//! `healthcheck.json` into its directory: a task on the driver's runtime beside the pumps,
+//! started after the ready pipe is closed, so probing never delays the container or its logs.
+//!
+//! Must not import anything of containerd (the prober owns that), or the CLI.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -345,6 +349,7 @@ fn run(config: &DriverConfig) -> i32 {
         };
         // The shim waits for this close before it starts the container.
         drop(ready);
+        let _prober = tokio::spawn(crate::health::prober::run(dir.clone(), id.clone()));
         let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(2);
         for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
             let file = file.clone();

@@ -1,0 +1,50 @@
+//! The app's side of health checks: before a task starts, resolve the container's healthcheck
+//! (its service's `healthcheck:` over its image's `HEALTHCHECK`) and hand it to the prober the
+//! log driver runs (`crate::health`); and read the state back for `ps`.
+
+use std::path::Path;
+
+use super::lifecycle::Executor;
+use super::AppError;
+use crate::containerd::Client;
+use crate::health::{self, ImageHealthcheck, Probe};
+use crate::image::local::LocalImage;
+use crate::plan::labels;
+
+/// Writes container `id`'s probe settings and a fresh `starting` state into `dir`, or removes
+/// them when it has no healthcheck.
+pub(super) async fn prepare(exec: &Executor<'_>, id: &str, dir: &Path) -> Result<(), AppError> {
+    let service = exec
+        .client
+        .container_get(id)
+        .await?
+        .and_then(|c| c.labels.get(labels::SERVICE).cloned());
+    let mut probe = None;
+    if let Some((name, s)) = service.and_then(|n| exec.project.services.get_key_value(&n)) {
+        let image = match exec.image(name, s).await {
+            Ok(i) => image_healthcheck(exec.client, &i).await,
+            Err(_) => None,
+        };
+        probe = health::resolve(s.healthcheck.as_ref(), image.as_ref());
+    }
+    let probe = probe.map(|p| Probe {
+        address: exec.client.address().display().to_string(),
+        namespace: exec.client.namespace().to_owned(),
+        ..p
+    });
+    health::prepare(dir, probe.as_ref()).map_err(|e| AppError::Other(e.to_string()))
+}
+
+/// The image's own `HEALTHCHECK`, from its config blob.
+async fn image_healthcheck(client: &Client, image: &LocalImage) -> Option<ImageHealthcheck> {
+    let bytes = client
+        .content_read_all(&image.config_digest, 4 * 1024 * 1024)
+        .await
+        .ok()?;
+    health::image_healthcheck(&bytes)
+}
+
+/// The health state of container `id`, if it has a healthcheck.
+pub fn state(lib: &Path, namespace: &str, id: &str) -> Option<health::Health> {
+    health::read_state(&crate::state::container_dir(lib, namespace, id))
+}

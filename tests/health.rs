@@ -1,0 +1,707 @@
+//! Health checks, `depends_on` conditions and `up --wait` as a user meets them: the real berth
+//! binary against the test bed's containerd (tests/testbed.sh), services with `network_mode:
+//! none`. The probes are run by each container's log driver, so the health state goes on
+//! changing after berth has exited; these tests read it through `ps` and the state file. Each
+//! test has a namespace and berth state directories of its own; its guard runs `down` and checks
+//! with `ctr` that nothing is left. Waits poll with a deadline; nothing asserts a duration.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is the point
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const IMAGE: &str = "berth-test/multi:latest";
+
+struct Case {
+    address: PathBuf,
+    hosts_dir: String,
+    image: String,
+    ns: String,
+    project: String,
+    /// The project directory.
+    dir: PathBuf,
+    /// BERTH_LIB_DIR and BERTH_RUN_DIR.
+    lib: PathBuf,
+    run: PathBuf,
+}
+
+impl Case {
+    fn new(name: &str) -> Option<Case> {
+        let address = common::containerd_address()?;
+        let registry = common::registry()?;
+        let hosts_dir = match std::env::var("BERTH_TEST_HOSTS_DIR") {
+            Ok(d) if !d.is_empty() => d,
+            _ => return common::missing("BERTH_TEST_HOSTS_DIR is not set"),
+        };
+        let root = common::scratch_path(&format!("health-{name}"));
+        fs::create_dir_all(&root).unwrap();
+        let case = Case {
+            address,
+            hosts_dir,
+            image: format!("{registry}/{IMAGE}"),
+            ns: format!("berth-test-health-{name}-{}", std::process::id()),
+            project: format!("hc-{name}"),
+            dir: root.join("project"),
+            lib: root.join("lib"),
+            run: root.join("run"),
+        };
+        fs::create_dir_all(&case.dir).unwrap();
+        // A namespace left by an earlier, killed run would make the checks lie.
+        case.clean();
+        Some(case)
+    }
+
+    /// Writes compose.yaml: `services` is the YAML under `services:`, `IMG` replaced by the
+    /// test image.
+    fn compose(&self, services: &str) {
+        let yaml = format!("services:\n{}", services.replace("IMG", &self.image));
+        fs::write(self.dir.join("compose.yaml"), yaml).unwrap();
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run berth")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", &self.dir)
+            .env("DOCKER_CONFIG", &self.dir)
+            .env("BERTH_LIB_DIR", &self.lib)
+            .env("BERTH_RUN_DIR", &self.run)
+            .arg("--address")
+            .arg(&self.address)
+            .args(["--namespace", &self.ns])
+            .args(["--hosts-dir", &self.hosts_dir])
+            .args(["--progress", "plain"])
+            .args(["-p", &self.project])
+            .args(args);
+        c
+    }
+
+    /// `berth args`, which must succeed; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(o.status.success(), "berth {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `ps -a --format json`, by name.
+    fn ps(&self) -> Vec<Value> {
+        self.ok(&["ps", "-a", "--format", "json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn ctr_output(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(&self.address)
+            .args(["-n", &self.ns])
+            .args(args)
+            .output()
+            .expect("run ctr")
+    }
+
+    fn ids(&self, what: &str) -> Vec<String> {
+        let o = self.ctr_output(&[what, "ls", "-q"]);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Snapshots that are not committed image layers: a container's rootfs.
+    fn active_snapshots(&self) -> Vec<String> {
+        let o = self.ctr_output(&["snapshots", "ls"]);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty() && !l.contains("Committed"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Per-container directories berth left under its lib dir.
+    fn container_dirs(&self) -> Vec<String> {
+        let dir = self.lib.join("containers").join(&self.ns);
+        fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What a `down` must leave empty.
+    fn leftovers(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        left.extend(self.ids("tasks").into_iter().map(|t| format!("task {t}")));
+        left.extend(
+            self.ids("containers")
+                .into_iter()
+                .map(|c| format!("container {c}")),
+        );
+        left.extend(
+            self.active_snapshots()
+                .into_iter()
+                .map(|s| format!("snapshot {s}")),
+        );
+        left.extend(
+            self.container_dirs()
+                .into_iter()
+                .map(|d| format!("dir {d}")),
+        );
+        left
+    }
+
+    /// Removes everything in the namespace with `ctr`, then the namespace.
+    fn clean(&self) {
+        for t in self.ids("tasks") {
+            let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
+            let _ = self.ctr_output(&["tasks", "rm", "-f", &t]);
+        }
+        for c in self.ids("containers") {
+            let _ = self.ctr_output(&["containers", "rm", &c]);
+        }
+        for s in self.active_snapshots() {
+            if let Some(key) = s.split_whitespace().next() {
+                let _ = self.ctr_output(&["snapshots", "rm", key]);
+            }
+        }
+        for l in self.ids("leases") {
+            let _ = self.ctr_output(&["leases", "rm", &l]);
+        }
+        let images = self.ids("images");
+        if !images.is_empty() {
+            let mut args = vec!["images", "rm", "--sync"];
+            args.extend(images.iter().map(String::as_str));
+            let _ = self.ctr_output(&args);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let nudge = format!("{}-gc", self.ns);
+        let _ = self.ctr_output(&["leases", "create", "--id", &nudge]);
+        let _ = self.ctr_output(&["leases", "rm", "--sync", &nudge]);
+        while Instant::now() < deadline {
+            let o = Command::new("ctr")
+                .arg("--address")
+                .arg(&self.address)
+                .args(["namespaces", "rm", &self.ns])
+                .output()
+                .expect("run ctr");
+            let gone = !String::from_utf8_lossy(
+                &Command::new("ctr")
+                    .arg("--address")
+                    .arg(&self.address)
+                    .args(["namespaces", "ls", "-q"])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .lines()
+            .any(|l| l.trim() == self.ns);
+            if o.status.success() || gone {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        // the guard always runs `down`, then checks it left nothing
+        let down = self.berth(&["down", "-t", "1"]);
+        let left = self.leftovers();
+        self.clean();
+        let _ = fs::remove_dir_all(self.dir.parent().unwrap());
+        if !std::thread::panicking() {
+            assert!(down.status.success(), "down: {}", text(&down));
+            assert!(
+                left.is_empty(),
+                "after down, namespace {} still holds:\n  {}",
+                self.ns,
+                left.join("\n  ")
+            );
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stdout:\n{}--- stderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn field<'a>(rows: &'a [Value], name: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["Name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in ps: {rows:?}"))
+}
+
+impl Case {
+    fn name(&self, service: &str) -> String {
+        format!("{}-{service}-1", self.project)
+    }
+
+    /// The health state file of container `name` (what its prober wrote).
+    fn health(&self, name: &str) -> Option<Value> {
+        let p = self
+            .lib
+            .join("containers")
+            .join(&self.ns)
+            .join(name)
+            .join("health.json");
+        fs::read(p)
+            .ok()
+            .map(|b| serde_json::from_slice(&b).unwrap())
+    }
+
+    /// Polls `ps -a` until `ok` holds for container `name`'s row; panics after a minute.
+    fn wait_row(&self, name: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let rows = self.ps();
+            let row = rows.iter().find(|r| r["Name"] == name).cloned();
+            if let Some(r) = row {
+                if ok(&r) {
+                    return r;
+                }
+                if Instant::now() > deadline {
+                    panic!("{name} never {what}: {r}; health {:?}", self.health(name));
+                }
+            } else if Instant::now() > deadline {
+                panic!("no {name} in ps: {rows:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `berth args`, killed (and the test failed) if it has not ended within `limit`.
+    fn berth_within(&self, args: &[&str], limit: Duration) -> Output {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = self
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(o) => o.expect("wait for berth"),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                panic!("berth {args:?} still runs after {limit:?}");
+            }
+        }
+    }
+
+    /// Container `name`'s label `key`, from containerd's record.
+    fn label(&self, name: &str, key: &str) -> Option<String> {
+        let o = self.ctr_output(&["containers", "info", name]);
+        let v: Value = serde_json::from_slice(&o.stdout).ok()?;
+        v["Labels"][key].as_str().map(str::to_owned)
+    }
+
+    /// How many processes container `name`'s task holds.
+    fn processes(&self, name: &str) -> usize {
+        let o = self.ctr_output(&["tasks", "ps", name]);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .count()
+    }
+}
+
+fn status(r: &Value) -> &str {
+    r["Status"].as_str().unwrap_or_default()
+}
+
+/// Where `line` is in `text`, panicking with the text when it is not.
+fn at(text: &str, line: &str) -> usize {
+    text.find(line)
+        .unwrap_or_else(|| panic!("no {line:?} in:\n{text}"))
+}
+
+const STATES: &str = "  ok:
+    image: IMG
+    network_mode: none
+    command: sh -c \"sleep 1; touch /tmp/ready; exec sleep 1000\"
+    stop_grace_period: 1s
+    healthcheck: {test: \"test -f /tmp/ready && echo ready\", interval: 1s, retries: 2}
+  bad:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"sh\", \"-c\", \"echo broken; exit 3\"], interval: 1s, retries: 2}
+  slow:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"true\"], interval: 1h}
+  hang:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"sleep\", \"30\"], interval: 1s, timeout: 1s, retries: 1}
+  off:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"true\"], disable: true}
+";
+
+#[test]
+fn probes_make_containers_healthy_unhealthy_or_leave_them_starting() {
+    let Some(case) = Case::new("states") else {
+        return;
+    };
+    case.compose(STATES);
+    // `up -d` returns; everything below happens with no berth command running.
+    case.ok(&["up", "-d"]);
+    let (ok, bad, slow, off) = (
+        case.name("ok"),
+        case.name("bad"),
+        case.name("slow"),
+        case.name("off"),
+    );
+
+    let r = case.wait_row(&ok, "became healthy", |r| r["Health"] == "healthy");
+    assert!(
+        status(&r).starts_with("Up ") && status(&r).ends_with(" (healthy)"),
+        "{r}"
+    );
+    let h = case.health(&ok).unwrap();
+    let log = h["Log"].as_array().unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last["ExitCode"].as_i64(), last["Output"].as_str()),
+        (Some(0), Some("ready\n")),
+        "{h}"
+    );
+    assert_eq!(h["FailingStreak"], 0);
+
+    let r = case.wait_row(&bad, "became unhealthy", |r| r["Health"] == "unhealthy");
+    assert!(status(&r).ends_with(" (unhealthy)"), "{r}");
+    let h = case.health(&bad).unwrap();
+    assert!(h["FailingStreak"].as_u64().unwrap() >= 2, "{h}");
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["ExitCode"].as_i64(), last["Output"].as_str()),
+        (Some(3), Some("broken\n")),
+        "{h}"
+    );
+    assert!(h["Log"].as_array().unwrap().len() <= 5);
+
+    // a probe that overruns its timeout is killed and counts as exit -1
+    let hang = case.name("hang");
+    case.wait_row(&hang, "became unhealthy", |r| r["Health"] == "unhealthy");
+    let h = case.health(&hang).unwrap();
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["ExitCode"].as_i64(), last["Output"].as_str()),
+        (Some(-1), Some("Health check exceeded timeout (1s)")),
+        "{h}"
+    );
+    let n = case.processes(&hang);
+    assert!(
+        n <= 2,
+        "{hang} holds {n} processes: timed-out probes were not killed"
+    );
+
+    // a check whose first probe is an hour away stays `starting`; a disabled one shows nothing
+    let rows = case.ps();
+    let s = field(&rows, &slow);
+    assert_eq!(s["Health"], "starting", "{s}");
+    assert!(status(s).ends_with(" (health: starting)"), "{s}");
+    let o = field(&rows, &off);
+    assert_eq!(o["Health"], "", "{o}");
+    assert!(!status(o).contains('('), "{o}");
+    assert!(case.health(&off).is_none());
+
+    // the probes go on with no berth running: a newer result keeps arriving, and each probe's
+    // exec process is gone once it ends (the task never holds more than its own process and
+    // one probe, and is seen with its own alone)
+    let first = case.health(&ok).unwrap()["Log"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["Start"]
+        .clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut alone = false;
+    loop {
+        let n = case.processes(&ok);
+        assert!(n <= 2, "{ok} holds {n} processes: probes pile up");
+        alone |= n == 1;
+        let newest = case.health(&ok).unwrap()["Log"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["Start"]
+            .clone();
+        if newest != first && alone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new probe result after {first}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn service_healthy_starts_the_dependent_after_the_dependency_is_healthy() {
+    let Some(case) = Case::new("healthy") else {
+        return;
+    };
+    case.compose(
+        "  db:
+    image: IMG
+    network_mode: none
+    command: sh -c \"sleep 2; touch /tmp/ready; exec sleep 1000\"
+    healthcheck: {test: \"test -f /tmp/ready\", interval: 1s}
+  web:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {db: {condition: service_healthy}}
+",
+    );
+    let o = case.berth(&["up", "-d"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let (db, web) = (case.name("db"), case.name("web"));
+    let waiting = at(&err, &format!("Container {db}  Waiting"));
+    let healthy = at(&err, &format!("Container {db}  Healthy"));
+    let starting = at(&err, &format!("Container {web}  Starting"));
+    assert!(waiting < healthy && healthy < starting, "{err}");
+
+    // web's task started after db's first passing probe ended
+    let h = case.health(&db).unwrap();
+    let passed = h["Log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ExitCode"] == 0)
+        .unwrap_or_else(|| panic!("{h}"))["End"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = case.label(&web, "berth.started-at").unwrap();
+    let t = |s: &str| chrono_free_nanos(s);
+    assert!(
+        t(&started) >= t(&passed),
+        "web started {started}, db healthy {passed}"
+    );
+    assert_eq!(field(&case.ps(), &web)["State"], "running");
+}
+
+/// RFC 3339 UTC time with nanoseconds (`2026-11-26T14:10:15.692360899Z`) as a sortable
+/// string of fixed width.
+fn chrono_free_nanos(s: &str) -> String {
+    let (secs, frac) = s.trim_end_matches('Z').split_once('.').unwrap_or((s, ""));
+    format!("{secs}.{frac:0<9}")
+}
+
+#[test]
+fn an_unhealthy_dependency_fails_up_unless_optional() {
+    let Some(case) = Case::new("unhealthy") else {
+        return;
+    };
+    case.compose(
+        "  db:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"false\"], interval: 1s, retries: 1}
+  lenient:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {db: {condition: service_healthy, required: false}}
+  web:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {db: {condition: service_healthy}}
+  slow:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"true\"], interval: 1h}
+  hold:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {slow: {condition: service_healthy}}
+",
+    );
+    let (db, web, lenient) = (case.name("db"), case.name("web"), case.name("lenient"));
+    // an optional dependency that turns unhealthy is a warning; the dependent starts
+    let o = case.berth(&["up", "-d", "lenient"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    at(
+        &err,
+        "optional dependency \"db\" is not running or is unhealthy",
+    );
+    assert_eq!(field(&case.ps(), &lenient)["State"], "running");
+
+    // a required one fails `up` with compose's message, and the dependent is not started;
+    // the wait for `slow` (healthy in an hour at the earliest) is given up, not sat out
+    let o = case.berth_within(&["up", "-d", "web", "hold"], Duration::from_secs(90));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    at(
+        &err,
+        &format!("dependency failed to start: container {db} is unhealthy"),
+    );
+    let rows = case.ps();
+    assert_eq!(field(&rows, &web)["State"], "created");
+    assert_eq!(field(&rows, &case.name("hold"))["State"], "created");
+}
+
+#[test]
+fn service_completed_successfully_waits_for_exit_zero() {
+    let Some(case) = Case::new("completed") else {
+        return;
+    };
+    case.compose(
+        "  init:
+    image: IMG
+    network_mode: none
+    command: sh -c \"sleep 1; echo init done\"
+  app:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {init: {condition: service_completed_successfully}}
+  init2:
+    image: IMG
+    network_mode: none
+    command: sh -c \"sleep 1; echo init2 done\"
+  other:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {init2: {condition: service_completed_successfully}}
+  badinit:
+    image: IMG
+    network_mode: none
+    command: sh -c \"exit 1\"
+  app2:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    depends_on: {badinit: {condition: service_completed_successfully}}
+",
+    );
+    let (init, app, app2) = (case.name("init"), case.name("app"), case.name("app2"));
+    let o = case.berth(&["up", "-d", "app", "other"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let exited = at(&err, &format!("Container {init}  Exited"));
+    let starting = at(&err, &format!("Container {app}  Starting"));
+    assert!(exited < starting, "{err}");
+    // the two waits run side by side: both begin before either init has exited
+    let init2 = case.name("init2");
+    let waits = [
+        at(&err, &format!("Container {init}  Waiting")),
+        at(&err, &format!("Container {init2}  Waiting")),
+    ];
+    let first_exit = exited.min(at(&err, &format!("Container {init2}  Exited")));
+    assert!(waits.iter().all(|&w| w < first_exit), "{err}");
+    let rows = case.ps();
+    assert!(
+        status(field(&rows, &init)).starts_with("Exited (0)"),
+        "{rows:?}"
+    );
+    assert_eq!(field(&rows, &app)["State"], "running");
+
+    let o = case.berth(&["up", "-d", "app2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    at(
+        &String::from_utf8_lossy(&o.stderr),
+        "service \"badinit\" didn't complete successfully: exit 1",
+    );
+    assert_eq!(field(&case.ps(), &app2)["State"], "created");
+}
+
+#[test]
+fn up_wait_returns_when_healthy_and_fails_otherwise() {
+    let Some(case) = Case::new("wait") else {
+        return;
+    };
+    case.compose(
+        "  good:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"true\"], interval: 1s}
+  plain:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+  sick:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"false\"], interval: 1s, retries: 1}
+  slow:
+    image: IMG
+    network_mode: none
+    command: sleep 1000
+    healthcheck: {test: [\"CMD\", \"true\"], interval: 1h}
+",
+    );
+    let o = case.berth(&["up", "-d", "--wait", "good", "plain"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // no polling: --wait returned only once good was healthy
+    let rows = case.ps();
+    assert_eq!(
+        field(&rows, &case.name("good"))["Health"],
+        "healthy",
+        "{rows:?}"
+    );
+    assert_eq!(
+        field(&rows, &case.name("plain"))["State"],
+        "running",
+        "{rows:?}"
+    );
+
+    let o = case.berth(&["up", "-d", "--wait", "sick"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    at(
+        &String::from_utf8_lossy(&o.stderr),
+        &format!("container {} is unhealthy", case.name("sick")),
+    );
+
+    let o = case.berth(&["up", "-d", "--wait", "--wait-timeout", "2", "slow"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    at(
+        &String::from_utf8_lossy(&o.stderr),
+        "application not healthy after 2s",
+    );
+}
