@@ -53,6 +53,9 @@ pub struct Executor<'a> {
     pub warnings: Vec<String>,
     /// Images resolved so far, by service.
     images: BTreeMap<String, LocalImage>,
+    /// The anonymous volumes (by target) of the container a recreate replaces, for the next
+    /// create to re-attach (as compose does).
+    inherit_anonymous: BTreeMap<String, String>,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -165,11 +168,6 @@ pub fn check_network_modes(project: &Project, services: &[String]) -> Result<(),
                 "service {name:?}: network_mode {mode} is not implemented yet; berth runs only services with network_mode: none or host"
             )));
         }
-        if !s.volumes.is_empty() {
-            return Err(AppError::Other(format!(
-                "service {name:?}: volumes are not mounted yet; berth cannot run this service"
-            )));
-        }
     }
     Ok(())
 }
@@ -191,6 +189,7 @@ impl<'a> Executor<'a> {
             config_files: String::new(),
             warnings: Vec::new(),
             images: BTreeMap::new(),
+            inherit_anonymous: BTreeMap::new(),
         }
     }
 
@@ -231,16 +230,18 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Op::CreateVolume { name } => {
-                let wanted = crate::state::volumes::Volume {
-                    name: name.clone(),
-                    driver: "local".into(),
-                    labels: BTreeMap::from([(
-                        labels::PROJECT.to_owned(),
-                        self.project.name.clone(),
-                    )]),
-                    options: BTreeMap::new(),
-                    created_at: String::new(),
-                };
+                let wanted =
+                    super::storage::project_volume(self.project, name, env!("CARGO_PKG_VERSION"))
+                        .unwrap_or_else(|| crate::state::volumes::Volume {
+                            name: name.clone(),
+                            driver: "local".into(),
+                            labels: BTreeMap::from([(
+                                labels::PROJECT.to_owned(),
+                                self.project.name.clone(),
+                            )]),
+                            options: BTreeMap::new(),
+                            created_at: String::new(),
+                        });
                 crate::state::volumes::create(&self.lib, &wanted)
                     .map_err(|e| AppError::Other(e.to_string()))?;
                 Ok(())
@@ -316,8 +317,15 @@ impl<'a> Executor<'a> {
                 let id = container_id(name);
                 self.progress.send(Event::recreate(&id));
                 let r = async {
+                    let anonymous = self
+                        .client
+                        .container_get(&old.id)
+                        .await?
+                        .map(|c| super::storage::anonymous_volumes(&c.labels))
+                        .unwrap_or_default();
                     self.stop(&old.id, Some(&old.service), *timeout).await?;
                     self.remove(&old.id).await?;
+                    self.inherit_anonymous = anonymous;
                     self.create(service, *number, name).await
                 }
                 .await;
@@ -360,14 +368,24 @@ impl<'a> Executor<'a> {
                 self.progress.send(Event::stopped(&pid));
                 Ok(())
             }
-            Op::RemoveContainer { target, .. } => {
+            Op::RemoveContainer { target, volumes } => {
                 let pid = container_id(&target.name);
                 self.progress.send(Event::removing(&pid));
+                let record = match volumes {
+                    true => self.client.container_get(&target.id).await?,
+                    false => None,
+                };
                 self.remove(&target.id).await.inspect_err(|e| {
                     self.progress
                         .send(Event::error_message(&pid, e.to_string()))
                 })?;
                 self.progress.send(Event::removed(&pid));
+                if let Some(c) = record {
+                    let errors = super::storage::remove_anonymous(&self.lib, &c.labels);
+                    if !errors.is_empty() {
+                        return Err(AppError::Other(errors.join("\n")));
+                    }
+                }
                 Ok(())
             }
             Op::ScaleDown { target, timeout } | Op::RemoveOrphan { target, timeout } => {
@@ -443,6 +461,8 @@ impl<'a> Executor<'a> {
             .ok_or_else(|| AppError::Other(format!("image {} has no layers", image.name)))?;
         let dir = self.dir(name);
         let client = self.client;
+        let inherited = std::mem::take(&mut self.inherit_anonymous);
+        let mut made_volumes: Vec<String> = Vec::new();
 
         // The snapshot is prepared under a lease so the collector cannot take it before the
         // record refers to it.
@@ -468,6 +488,19 @@ impl<'a> Executor<'a> {
             };
             let host_net = s.network_mode == "host";
             let files = ContainerFiles::write(&dir, name, host_net)?;
+            let storage = super::storage::resolve(
+                client,
+                project,
+                &self.lib,
+                service,
+                s,
+                &image.config,
+                &dir,
+                &inherited,
+                &mounts,
+            )
+            .await?;
+            made_volumes.clone_from(&storage.created);
             let facts = Facts {
                 hostname: files.hostname.clone(),
                 passwd: read_image_file(&mounts, "etc/passwd"),
@@ -478,6 +511,7 @@ impl<'a> Executor<'a> {
                 cgroup_version: cgroup_version(),
                 // cgroupfs layout, as containerd's own client and nerdctl use it
                 cgroups_path: Some(format!("/{}/{name}", client.namespace())),
+                mounts: storage.mounts.clone(),
                 ..Facts::default()
             };
             let built = spec::build(s, &image.config, &facts)
@@ -495,6 +529,9 @@ impl<'a> Executor<'a> {
             labels.insert(labels::WORKING_DIR.into(), self.working_dir.clone());
             labels.insert(labels::CONFIG_FILES.into(), self.config_files.clone());
             labels.insert(labels::VERSION.into(), env!("CARGO_PKG_VERSION").into());
+            if !storage.record.is_empty() {
+                labels.insert(super::storage::MOUNTS_LABEL.into(), storage.label());
+            }
             for (k, v) in s.labels.iter() {
                 labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -514,6 +551,9 @@ impl<'a> Executor<'a> {
         if result.is_err() {
             let _ = client.snapshot_remove(SNAPSHOTTER, name).await;
             let _ = std::fs::remove_dir_all(&dir);
+            for v in &made_volumes {
+                let _ = crate::state::volumes::remove(&self.lib, v);
+            }
         }
         let deleted = client.lease_delete(&lease).await;
         result?;

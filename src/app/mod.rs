@@ -8,6 +8,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod ps;
 pub mod pull;
+pub mod storage;
 pub mod up;
 
 use std::path::{Path, PathBuf};
