@@ -307,7 +307,7 @@ fn named_volume_is_filled_from_the_image_and_kept_until_down_v() {
     assert_eq!(read(case.dir.join("out/keep")), "run\n");
     // the out directory did not exist: a short-syntax bind source is created
     assert!(case.dir.join("out").is_dir());
-    assert_eq!(case.volumes(), [vol.clone()]);
+    assert_eq!(case.volumes(), std::slice::from_ref(&vol));
     let record: Value = serde_json::from_str(&read(
         case.lib.join("volumes").join(&vol).join("volume.json"),
     ))
@@ -320,7 +320,7 @@ fn named_volume_is_filled_from_the_image_and_kept_until_down_v() {
     // down keeps the named volume; the next up sees its data and does not copy again
     case.ok(&["down", "-t", "1"]);
     assert!(case.ids("containers").is_empty());
-    assert_eq!(case.volumes(), [vol.clone()]);
+    assert_eq!(case.volumes(), std::slice::from_ref(&vol));
     fs::remove_file(case.dir.join("out/ls")).unwrap();
     case.ok(&["up", "-d"]);
     wait_exited(&case, &w);
