@@ -429,3 +429,25 @@ fn a_missing_long_syntax_bind_fails_and_leaves_nothing() {
     assert!(!case.dir.join("missing").exists());
     assert_eq!(case.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn volumes_from_repeats_the_other_services_mounts_read_only() {
+    let Some(case) = Case::new("from") else {
+        return;
+    };
+    // `src` holds the named volume (filled from the image at its create); `user` sees it
+    // read-only through volumes_from, at the same place, and gets no anonymous /data of its own
+    case.compose(
+        "services:\n  src:\n    image: IMAGE\n    network_mode: none\n    volumes:\n      - shared:/data\n    command: [\"true\"]\n  user:\n    image: IMAGE\n    network_mode: none\n    volumes_from:\n      - src:ro\n    volumes:\n      - ./out:/out\n    command: [\"sh\", \"-c\", \"ls /data > /out/ls; touch /data/x 2>/dev/null && echo rw >> /out/ls || echo ro >> /out/ls\"]\nvolumes:\n  shared: {}\n",
+    );
+    let user = format!("{}-user-1", case.project);
+    case.ok(&["up", "-d"]);
+    let row = wait_exited(&case, &user);
+    assert!(
+        row["Status"].as_str().unwrap().starts_with("Exited (0)"),
+        "{row}"
+    );
+    assert_eq!(read(case.dir.join("out/ls")), "new\nro\n");
+    // src's image VOLUME /data is covered by its named volume, user's by volumes_from
+    assert_eq!(case.volumes(), [format!("{}_shared", case.project)]);
+}

@@ -445,6 +445,18 @@ pub fn wanted(
             });
         }
     }
+    add_image_volumes(&mut out, s, image_volumes);
+    let from = s
+        .volumes_from
+        .iter()
+        .map(|v| VolumesFrom::parse(v))
+        .collect();
+    Ok((out, from))
+}
+
+/// The image's `VOLUME`s that no mount in `out` (nor a `tmpfs:` entry) covers, as anonymous
+/// volumes (Docker's rule), appended to `out`.
+pub fn add_image_volumes(out: &mut Vec<Wanted>, s: &ServiceConfig, image_volumes: &[String]) {
     let covered: BTreeSet<String> = out
         .iter()
         .map(|w| w.config.target.clone())
@@ -455,7 +467,8 @@ pub fn wanted(
         )
         .collect();
     for target in image_volumes {
-        if !covered.contains(target.trim_end_matches('/')) && !covered.contains(target) {
+        let t = target.trim_end_matches('/');
+        if !covered.contains(t) && !covered.contains(target) {
             out.push(Wanted {
                 config: ServiceVolumeConfig {
                     r#type: "volume".into(),
@@ -466,12 +479,6 @@ pub fn wanted(
             });
         }
     }
-    let from = s
-        .volumes_from
-        .iter()
-        .map(|v| VolumesFrom::parse(v))
-        .collect();
-    Ok((out, from))
 }
 
 /// A `volumes_from` source's recorded mounts as wanted mounts (`:ro` makes every one read-only,
@@ -809,8 +816,9 @@ pub async fn resolve(
         .as_ref()
         .and_then(|c| c.volumes().clone())
         .unwrap_or_default();
+    // image volumes last: a `volumes_from` mount covers them too
     let (mut wanted, from) =
-        wanted(project, service, s, &image_volumes).map_err(|e| AppError::Other(e.to_string()))?;
+        wanted(project, service, s, &[]).map_err(|e| AppError::Other(e.to_string()))?;
     for f in &from {
         let record = match (&f.service, &f.container) {
             (Some(other), _) => {
@@ -838,6 +846,7 @@ pub async fn resolve(
         let extra = from_recorded(&wanted, f, recorded(&record.labels));
         wanted.extend(extra);
     }
+    add_image_volumes(&mut wanted, s, &image_volumes);
     let realized = realize(lib, dir, service, &wanted, inherited)
         .map_err(|e| AppError::Other(e.to_string()))?;
     if let Err(e) = copy_up(mounts, &realized.copy_up) {
