@@ -451,3 +451,23 @@ fn volumes_from_repeats_the_other_services_mounts_read_only() {
     // src's image VOLUME /data is covered by its named volume, user's by volumes_from
     assert_eq!(case.volumes(), [format!("{}_shared", case.project)]);
 }
+
+#[test]
+fn a_create_that_fails_half_way_removes_what_it_made() {
+    let Some(case) = Case::new("undo") else {
+        return;
+    };
+    // the anonymous volume for /anon is made before the bind volume's missing device is found
+    case.compose(
+        "services:\n  a:\n    image: IMAGE\n    network_mode: none\n    volumes:\n      - /anon\n      - dev:/dev-data\n    command: [\"true\"]\nvolumes:\n  dev:\n    driver: local\n    driver_opts:\n      type: none\n      o: bind\n      device: ./nodev\n",
+    );
+    let o = case.berth(&["up", "-d"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let want = format!("device {} does not exist", case.dir.join("nodev").display());
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&want), "{}", text(&o));
+    // the project volume was made first, as compose makes it; nothing else is left
+    assert_eq!(case.volumes(), [format!("{}_dev", case.project)]);
+    assert!(case.ids("containers").is_empty());
+    assert!(case.active_snapshots().is_empty());
+    assert!(case.container_dirs().is_empty());
+}
