@@ -1,7 +1,7 @@
 //! Storage for `berth up` as a user sees it: named volumes (kept by `down`, removed by `down
 //! -v`, filled from the image on first use), anonymous volumes, binds relative to the project,
-//! read-only binds, tmpfs, secrets and configs, against the test bed's containerd (see
-//! tests/lifecycle.rs for the harness, copied here). Services run with `network_mode: none` and
+//! read-only binds, tmpfs, secrets and configs, against the test bed's containerd (the
+//! harness is tests/common/stack.rs). Services run with `network_mode: none` and
 //! write what they see into a bind-mounted directory the test reads from the host. The guard
 //! runs `down -v` and checks that no container, task, snapshot, container directory or volume
 //! is left.
@@ -12,263 +12,13 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::stack::{field, text, Stack};
 use serde_json::Value;
 
-const IMAGE: &str = "berth-test/multi:latest";
-
-struct Case {
-    address: PathBuf,
-    hosts_dir: String,
-    image: String,
-    ns: String,
-    project: String,
-    /// The project directory.
-    dir: PathBuf,
-    /// BERTH_LIB_DIR and BERTH_RUN_DIR.
-    lib: PathBuf,
-    run: PathBuf,
-}
-
-impl Case {
-    fn new(name: &str) -> Option<Case> {
-        let address = common::containerd_address()?;
-        let registry = common::registry()?;
-        let hosts_dir = match std::env::var("BERTH_TEST_HOSTS_DIR") {
-            Ok(d) if !d.is_empty() => d,
-            _ => return common::missing("BERTH_TEST_HOSTS_DIR is not set"),
-        };
-        let root = common::scratch_path("storage");
-        fs::create_dir_all(&root).unwrap();
-        let case = Case {
-            address,
-            hosts_dir,
-            image: format!("{registry}/{IMAGE}"),
-            ns: format!("berth-test-storage-{name}-{}", std::process::id()),
-            project: format!("storage-{name}"),
-            dir: root.join("project"),
-            lib: root.join("lib"),
-            run: root.join("run"),
-        };
-        fs::create_dir_all(&case.dir).unwrap();
-        // A namespace left by an earlier, killed run would make the checks lie.
-        case.clean();
-        Some(case)
-    }
-
-    fn compose(&self, yaml: &str) {
-        fs::write(
-            self.dir.join("compose.yaml"),
-            yaml.replace("IMAGE", &self.image),
-        )
-        .unwrap();
-    }
-
-    /// The volumes under BERTH_LIB_DIR.
-    fn volumes(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(self.lib.join("volumes"))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("HOME", &self.dir)
-            .env("DOCKER_CONFIG", &self.dir)
-            .env("BERTH_LIB_DIR", &self.lib)
-            .env("BERTH_RUN_DIR", &self.run)
-            .arg("--address")
-            .arg(&self.address)
-            .args(["--namespace", &self.ns])
-            .args(["--hosts-dir", &self.hosts_dir])
-            .args(["--progress", "plain"])
-            .args(["-p", &self.project])
-            .args(args)
-            .output()
-            .expect("run berth")
-    }
-
-    /// `berth args`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(o.status.success(), "berth {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// `ps -a --format json`, by name.
-    fn ps(&self) -> Vec<Value> {
-        self.ok(&["ps", "-a", "--format", "json"])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn ctr_output(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
-            .arg("--address")
-            .arg(&self.address)
-            .args(["-n", &self.ns])
-            .args(args)
-            .output()
-            .expect("run ctr")
-    }
-
-    fn ids(&self, what: &str) -> Vec<String> {
-        let o = self.ctr_output(&[what, "ls", "-q"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Snapshots that are not committed image layers: a container's rootfs.
-    fn active_snapshots(&self) -> Vec<String> {
-        let o = self.ctr_output(&["snapshots", "ls"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty() && !l.contains("Committed"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Per-container directories berth left under its lib dir.
-    fn container_dirs(&self) -> Vec<String> {
-        let dir = self.lib.join("containers").join(&self.ns);
-        fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.path().display().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// What a `down` must leave empty.
-    fn leftovers(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        left.extend(self.ids("tasks").into_iter().map(|t| format!("task {t}")));
-        left.extend(
-            self.ids("containers")
-                .into_iter()
-                .map(|c| format!("container {c}")),
-        );
-        left.extend(
-            self.active_snapshots()
-                .into_iter()
-                .map(|s| format!("snapshot {s}")),
-        );
-        left.extend(
-            self.container_dirs()
-                .into_iter()
-                .map(|d| format!("dir {d}")),
-        );
-        left.extend(self.volumes().into_iter().map(|v| format!("volume {v}")));
-        left
-    }
-
-    /// Removes everything in the namespace with `ctr`, then the namespace.
-    fn clean(&self) {
-        for t in self.ids("tasks") {
-            let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
-            let _ = self.ctr_output(&["tasks", "rm", "-f", &t]);
-        }
-        for c in self.ids("containers") {
-            let _ = self.ctr_output(&["containers", "rm", &c]);
-        }
-        for s in self.active_snapshots() {
-            if let Some(key) = s.split_whitespace().next() {
-                let _ = self.ctr_output(&["snapshots", "rm", key]);
-            }
-        }
-        for l in self.ids("leases") {
-            let _ = self.ctr_output(&["leases", "rm", &l]);
-        }
-        let images = self.ids("images");
-        if !images.is_empty() {
-            let mut args = vec!["images", "rm", "--sync"];
-            args.extend(images.iter().map(String::as_str));
-            let _ = self.ctr_output(&args);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let nudge = format!("{}-gc", self.ns);
-        let _ = self.ctr_output(&["leases", "create", "--id", &nudge]);
-        let _ = self.ctr_output(&["leases", "rm", "--sync", &nudge]);
-        while Instant::now() < deadline {
-            let o = Command::new("ctr")
-                .arg("--address")
-                .arg(&self.address)
-                .args(["namespaces", "rm", &self.ns])
-                .output()
-                .expect("run ctr");
-            let gone = !String::from_utf8_lossy(
-                &Command::new("ctr")
-                    .arg("--address")
-                    .arg(&self.address)
-                    .args(["namespaces", "ls", "-q"])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .lines()
-            .any(|l| l.trim() == self.ns);
-            if o.status.success() || gone {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // the guard always runs `down -v`, then checks it left nothing
-        let down = self.berth(&["down", "-v", "-t", "1"]);
-        let left = self.leftovers();
-        self.clean();
-        let _ = fs::remove_dir_all(self.dir.parent().unwrap());
-        if !std::thread::panicking() {
-            assert!(down.status.success(), "down: {}", text(&down));
-            assert!(
-                left.is_empty(),
-                "after down, namespace {} still holds:\n  {}",
-                self.ns,
-                left.join("\n  ")
-            );
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn field<'a>(rows: &'a [Value], name: &str) -> &'a Value {
-    rows.iter()
-        .find(|r| r["Name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in ps: {rows:?}"))
-}
-
 /// Waits until `ps` shows `name` exited; returns its row.
-fn wait_exited(case: &Case, name: &str) -> Value {
+fn wait_exited(case: &Stack, name: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let rows = case.ps();
@@ -286,7 +36,7 @@ fn read(path: PathBuf) -> String {
 
 #[test]
 fn named_volume_is_filled_from_the_image_and_kept_until_down_v() {
-    let Some(case) = Case::new("named") else {
+    let Some(case) = Stack::new("storage", "named") else {
         return;
     };
     // the image's /data holds only `new`: layer 3 made it opaque over layer 2's files
@@ -340,7 +90,7 @@ fn named_volume_is_filled_from_the_image_and_kept_until_down_v() {
 
 #[test]
 fn binds_tmpfs_secrets_configs_and_anonymous_volumes() {
-    let Some(case) = Case::new("mix") else {
+    let Some(case) = Stack::new("storage", "mix") else {
         return;
     };
     fs::create_dir_all(case.dir.join("ro")).unwrap();
@@ -409,7 +159,7 @@ fn binds_tmpfs_secrets_configs_and_anonymous_volumes() {
 
 #[test]
 fn a_missing_long_syntax_bind_fails_and_leaves_nothing() {
-    let Some(case) = Case::new("nobind") else {
+    let Some(case) = Stack::new("storage", "nobind") else {
         return;
     };
     case.compose(
@@ -432,7 +182,7 @@ fn a_missing_long_syntax_bind_fails_and_leaves_nothing() {
 
 #[test]
 fn volumes_from_repeats_the_other_services_mounts_read_only() {
-    let Some(case) = Case::new("from") else {
+    let Some(case) = Stack::new("storage", "from") else {
         return;
     };
     // `src` holds the named volume (filled from the image at its create); `user` sees it
@@ -454,7 +204,7 @@ fn volumes_from_repeats_the_other_services_mounts_read_only() {
 
 #[test]
 fn a_create_that_fails_half_way_removes_what_it_made() {
-    let Some(case) = Case::new("undo") else {
+    let Some(case) = Stack::new("storage", "undo") else {
         return;
     };
     // the anonymous volume for /anon is made before the bind volume's missing device is found
@@ -464,7 +214,11 @@ fn a_create_that_fails_half_way_removes_what_it_made() {
     let o = case.berth(&["up", "-d"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let want = format!("device {} does not exist", case.dir.join("nodev").display());
-    assert!(String::from_utf8_lossy(&o.stderr).contains(&want), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&want),
+        "{}",
+        text(&o)
+    );
     // the project volume was made first, as compose makes it; nothing else is left
     assert_eq!(case.volumes(), [format!("{}_dev", case.project)]);
     assert!(case.ids("containers").is_empty());
