@@ -283,9 +283,9 @@ impl<'a> Executor<'a> {
             Op::BuildImage { service, image } => Err(AppError::Other(format!(
                 "service {service:?}: building {image} is not implemented yet"
             ))),
-            Op::RemoveImage { image } => Err(AppError::Other(format!(
-                "removing image {image} (--rmi) is not implemented yet"
-            ))),
+            Op::RemoveImage { image } => {
+                super::images::remove_image(self.client, image, self.progress).await
+            }
             Op::CreateContainer {
                 service,
                 number,
