@@ -60,6 +60,9 @@ pub struct Executor<'a> {
     images: Mutex<BTreeMap<String, LocalImage>>,
     /// Set when a node of an `up` plan failed: running `depends_on` waits give up.
     failed: AtomicBool,
+    /// The anonymous volumes (by target) of the container a recreate replaces, for the next
+    /// create to re-attach (as compose does), by container name.
+    inherit_anonymous: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -172,11 +175,6 @@ pub fn check_network_modes(project: &Project, services: &[String]) -> Result<(),
                 "service {name:?}: network_mode {mode} is not implemented yet; berth runs only services with network_mode: none or host"
             )));
         }
-        if !s.volumes.is_empty() {
-            return Err(AppError::Other(format!(
-                "service {name:?}: volumes are not mounted yet; berth cannot run this service"
-            )));
-        }
     }
     Ok(())
 }
@@ -200,6 +198,7 @@ impl<'a> Executor<'a> {
             found: Mutex::new(Vec::new()),
             images: Mutex::new(BTreeMap::new()),
             failed: AtomicBool::new(false),
+            inherit_anonymous: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -317,16 +316,18 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Op::CreateVolume { name } => {
-                let wanted = crate::state::volumes::Volume {
-                    name: name.clone(),
-                    driver: "local".into(),
-                    labels: BTreeMap::from([(
-                        labels::PROJECT.to_owned(),
-                        self.project.name.clone(),
-                    )]),
-                    options: BTreeMap::new(),
-                    created_at: String::new(),
-                };
+                let wanted =
+                    super::storage::project_volume(self.project, name, env!("CARGO_PKG_VERSION"))
+                        .unwrap_or_else(|| crate::state::volumes::Volume {
+                            name: name.clone(),
+                            driver: "local".into(),
+                            labels: BTreeMap::from([(
+                                labels::PROJECT.to_owned(),
+                                self.project.name.clone(),
+                            )]),
+                            options: BTreeMap::new(),
+                            created_at: String::new(),
+                        });
                 crate::state::volumes::create(&self.lib, &wanted)
                     .map_err(|e| AppError::Other(e.to_string()))?;
                 Ok(())
@@ -404,8 +405,18 @@ impl<'a> Executor<'a> {
                 let id = container_id(name);
                 self.progress.send(Event::recreate(&id));
                 let r = async {
+                    let anonymous = self
+                        .client
+                        .container_get(&old.id)
+                        .await?
+                        .map(|c| super::storage::anonymous_volumes(&c.labels))
+                        .unwrap_or_default();
                     self.stop(&old.id, Some(&old.service), *timeout).await?;
                     self.remove(&old.id).await?;
+                    self.inherit_anonymous
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(name.clone(), anonymous);
                     self.create(service, *number, name).await
                 }
                 .await;
@@ -448,14 +459,24 @@ impl<'a> Executor<'a> {
                 self.progress.send(Event::stopped(&pid));
                 Ok(())
             }
-            Op::RemoveContainer { target, .. } => {
+            Op::RemoveContainer { target, volumes } => {
                 let pid = container_id(&target.name);
                 self.progress.send(Event::removing(&pid));
+                let record = match volumes {
+                    true => self.client.container_get(&target.id).await?,
+                    false => None,
+                };
                 self.remove(&target.id).await.inspect_err(|e| {
                     self.progress
                         .send(Event::error_message(&pid, e.to_string()))
                 })?;
                 self.progress.send(Event::removed(&pid));
+                if let Some(c) = record {
+                    let errors = super::storage::remove_anonymous(&self.lib, &c.labels);
+                    if !errors.is_empty() {
+                        return Err(AppError::Other(errors.join("\n")));
+                    }
+                }
                 Ok(())
             }
             Op::ScaleDown { target, timeout } | Op::RemoveOrphan { target, timeout } => {
@@ -544,6 +565,13 @@ impl<'a> Executor<'a> {
             .ok_or_else(|| AppError::Other(format!("image {} has no layers", image.name)))?;
         let dir = self.dir(name);
         let client = self.client;
+        let inherited = self
+            .inherit_anonymous
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+            .unwrap_or_default();
+        let mut made_volumes: Vec<String> = Vec::new();
 
         // The snapshot is prepared under a lease so the collector cannot take it before the
         // record refers to it.
@@ -572,6 +600,19 @@ impl<'a> Executor<'a> {
                 self.warn(w);
             }
             let host = super::facts::host_facts(client, &project.name, s).await?;
+            let storage = super::storage::resolve(
+                client,
+                project,
+                &self.lib,
+                service,
+                s,
+                &image.config,
+                &dir,
+                &inherited,
+                &mounts,
+            )
+            .await?;
+            made_volumes.clone_from(&storage.created);
             let facts = Facts {
                 hostname: files.hostname.clone(),
                 passwd: read_image_file(&mounts, "etc/passwd"),
@@ -588,6 +629,7 @@ impl<'a> Executor<'a> {
                 ipc_ns: host.ipc_ns,
                 pid_ns: host.pid_ns,
                 shm_source: host.shm_source,
+                mounts: storage.mounts.clone(),
                 ..Facts::default()
             };
             let built = spec::build(s, &image.config, &facts)
@@ -602,6 +644,9 @@ impl<'a> Executor<'a> {
             labels.insert(labels::WORKING_DIR.into(), self.working_dir.clone());
             labels.insert(labels::CONFIG_FILES.into(), self.config_files.clone());
             labels.insert(labels::VERSION.into(), env!("CARGO_PKG_VERSION").into());
+            if !storage.record.is_empty() {
+                labels.insert(super::storage::MOUNTS_LABEL.into(), storage.label());
+            }
             for (k, v) in s.labels.iter() {
                 labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -621,6 +666,9 @@ impl<'a> Executor<'a> {
         if result.is_err() {
             let _ = client.snapshot_remove(SNAPSHOTTER, name).await;
             let _ = std::fs::remove_dir_all(&dir);
+            for v in &made_volumes {
+                let _ = crate::state::volumes::remove(&self.lib, v);
+            }
         }
         let deleted = client.lease_delete(&lease).await;
         result?;

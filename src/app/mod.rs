@@ -10,6 +10,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod ps;
 pub mod pull;
+pub mod storage;
 pub mod up;
 pub mod wait;
 

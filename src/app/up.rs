@@ -37,6 +37,8 @@ pub async fn run(
     let loaded = super::load_project(&opts.project, &opts.services, warnings)?;
     let project = &loaded.project;
     lifecycle::check_network_modes(project, &opts.services)?;
+    super::storage::preflight(project, &opts.services, &state::lib_dir())
+        .map_err(|e| AppError::Other(e.to_string()))?;
     let _lock = lock(&opts.engine.namespace, &project.name, progress)?;
     let client = opts.engine.connect().await?;
     let observed = lifecycle::observe(&client, project).await?;

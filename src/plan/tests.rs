@@ -851,6 +851,49 @@ fn restart_flag_is_recorded_on_the_edge() {
 }
 
 #[test]
+fn down_v_keeps_external_volumes_and_takes_the_containers_anonymous_ones() {
+    let mut p = web_db();
+    p.volumes = IndexMap::from([
+        ("data".to_string(), VolumeConfig::default()),
+        (
+            "shared".to_string(),
+            VolumeConfig {
+                name: "shared".into(),
+                external: true,
+                ..Default::default()
+            },
+        ),
+        // declared but never created: nothing to remove
+        ("unused".to_string(), VolumeConfig::default()),
+    ]);
+    let mut o = observed(vec![current(&p, "db", 1)]);
+    o.containers[0].state = ContainerState::Exited { code: 0 };
+    o.volumes
+        .extend(["p_data".to_string(), "shared".to_string()]);
+    let opts = DownOptions {
+        volumes: true,
+        ..Default::default()
+    };
+    let plan = down(&p, &none(), &o, &opts).unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "remove p-db-1 (down)\n\
+         remove volume p_data (--volumes)\n"
+    );
+    // the container's removal carries -v, so its anonymous volumes go with it
+    assert!(matches!(
+        plan.nodes[0].op,
+        Op::RemoveContainer { volumes: true, .. }
+    ));
+    let plan = down(&p, &none(), &o, &DownOptions::default()).unwrap();
+    assert!(matches!(
+        plan.nodes[0].op,
+        Op::RemoveContainer { volumes: false, .. }
+    ));
+    assert_eq!(plan.to_string(), "remove p-db-1 (down)\n");
+}
+
+#[test]
 fn down_with_no_compose_file_works_from_labels() {
     // What `down -p p` rebuilds when it reads no file: services from the containers, their
     // order from the depends_on label, volumes by name.

@@ -5,6 +5,8 @@
 // A test harness: panicking is how every helper here reports a broken set-up.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod stack;
+
 use std::env;
 use std::path::PathBuf;
 
