@@ -360,6 +360,26 @@ impl<'a> Executor<'a> {
                 self.progress.send(Event::stopped(&pid));
                 Ok(())
             }
+            Op::RestartContainer { target, timeout } => {
+                let pid = container_id(&target.name);
+                self.progress
+                    .send(Event::new(&pid, crate::progress::Status::Working, "Restarting"));
+                let r = async {
+                    self.stop(&target.id, Some(&target.service), *timeout).await?;
+                    self.start(&target.id).await
+                }
+                .await;
+                match r {
+                    Ok(()) => {
+                        self.progress.send(Event::started(&pid));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.progress.send(Event::error_message(&pid, e.to_string()));
+                        Err(e)
+                    }
+                }
+            }
             Op::RemoveContainer { target, .. } => {
                 let pid = container_id(&target.name);
                 self.progress.send(Event::removing(&pid));

@@ -1,14 +1,23 @@
 //! One method per verb. The app layer resolves what the pure layers need from the world (the
 //! environment, which files to load, their content) and passes it in as data.
 
+pub mod attach;
 pub mod config;
+pub mod control;
 pub mod down;
 pub mod engine;
+pub mod follow;
 pub mod images;
+pub mod kill;
 pub mod lifecycle;
+pub mod logs;
+pub mod ls;
+pub mod port;
 pub mod ps;
 pub mod pull;
+pub mod top;
 pub mod up;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 

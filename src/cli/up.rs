@@ -30,6 +30,24 @@ pub struct UpArgs {
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short, long, allow_negative_numbers = true)]
     pub timeout: Option<i64>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services. Incompatible with --attach-dependencies.
+    #[arg(long, value_name = "SERVICE")]
+    pub attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    pub no_attach: Vec<String>,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
 }
 
 #[derive(Args, Debug)]
@@ -47,14 +65,16 @@ pub struct DownArgs {
     pub timeout: Option<i64>,
 }
 
-fn timeout(t: Option<i64>) -> Option<Duration> {
+pub(crate) fn timeout(t: Option<i64>) -> Option<Duration> {
     t.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
 }
 
 pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
-    if !args.detach && !args.no_start {
-        eprintln!("berth: 'up' without -d is not implemented yet");
-        return 2;
+    if args.detach
+        && (args.abort_on_container_exit || args.exit_code_from.is_some() || !args.attach.is_empty())
+    {
+        eprintln!("--detach cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies");
+        return 1;
     }
     let opts = UpOptions {
         project: global.project_options(),
@@ -69,6 +89,9 @@ pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
     let Some(mode) = super::progress_mode_or_report(global) else {
         return 1;
     };
+    if !args.detach && !args.no_start {
+        return super::attached::run(global, args, opts, mode);
+    }
     let opts = &opts;
     super::run_with_progress(mode, "Running", |reporter| async move {
         let mut warnings = Vec::new();
