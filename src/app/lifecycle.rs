@@ -611,8 +611,9 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Stops container `id`'s task: the stop signal, the grace period, then SIGKILL; then
-    /// deletes the task. A container with no running task has nothing to stop.
+    /// Stops container `id`'s task: the stop signal, the grace period, then SIGKILL. The
+    /// stopped task is kept, so `ps` shows the exit code (as Docker's `Exited (0)`); `start`
+    /// and `remove` delete it. A container with no running task has nothing to stop.
     async fn stop(
         &mut self,
         id: &str,
@@ -658,7 +659,6 @@ impl<'a> Executor<'a> {
                 client.task_wait(id).await?;
             }
         }
-        client.task_delete(id).await?;
         Ok(())
     }
 

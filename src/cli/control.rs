@@ -52,8 +52,8 @@ pub struct KillArgs {
 pub struct RmArgs {
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Don't ask to confirm removal
-    #[arg(short, long)]
+    /// Don't ask to confirm removal (`-f` after `rm`; see `logs::follow_short_flag`)
+    #[arg(long)]
     pub force: bool,
     /// Stop the containers, if required, before removing
     #[arg(short, long)]

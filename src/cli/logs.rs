@@ -16,8 +16,8 @@ use crate::logs::Stream;
 pub struct LogsArgs {
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Follow log output
-    #[arg(short, long)]
+    /// Follow log output (`-f` after `logs`; see [`follow_short_flag`])
+    #[arg(long)]
     pub follow: bool,
     /// index of the container if service has multiple replicas
     #[arg(long, default_value_t = 0)]
@@ -40,6 +40,79 @@ pub struct LogsArgs {
     /// Number of lines to show from the end of the logs for each container
     #[arg(short = 'n', long, default_value = "all")]
     pub tail: String,
+}
+
+/// The global options that take a value in the next argument, for finding the verb.
+const VALUED_GLOBALS: [&str; 13] = [
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--project-directory",
+    "--env-file",
+    "--profile",
+    "--progress",
+    "--ansi",
+    "--parallel",
+    "--address",
+    "--namespace",
+    "--hosts-dir",
+];
+
+/// `logs -f` means `--follow` and `rm -f` `--force`, while `-f` before the verb is the global
+/// `--file` (compose's cobra lets a subcommand's flag shadow a persistent one; clap does not):
+/// after those verbs, `-f` (alone or in a cluster of short flags such as `-ft`) is rewritten
+/// to the long flag.
+pub fn follow_short_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    if let Some(program) = iter.next() {
+        out.push(program);
+    }
+    // the verb's long name for -f, and the short flags that may share a cluster with it
+    let mut verb: Option<(&str, &str)> = None;
+    let mut skip_value = false;
+    while let Some(a) = iter.next() {
+        let s = a.to_str().unwrap_or("").to_owned();
+        if let Some((long, cluster)) = verb {
+            if s == "--" {
+                verb = None;
+            } else if s.len() > 1
+                && s.starts_with('-')
+                && !s.starts_with("--")
+                && s.contains('f')
+                && s[1..].chars().all(|c| cluster.contains(c))
+            {
+                out.push(long.into());
+                let rest: String = s[1..].chars().filter(|c| *c != 'f').collect();
+                if !rest.is_empty() {
+                    out.push(format!("-{rest}").into());
+                }
+                continue;
+            }
+            out.push(a);
+            continue;
+        }
+        if skip_value {
+            skip_value = false;
+        } else if VALUED_GLOBALS.contains(&s.as_str()) {
+            skip_value = true;
+        } else if !s.starts_with('-') {
+            // the verb
+            verb = match s.as_str() {
+                "logs" => Some(("--follow", "ft")),
+                "rm" => Some(("--force", "fsv")),
+                _ => None,
+            };
+            if verb.is_none() {
+                out.push(a);
+                out.extend(iter.by_ref());
+                return out;
+            }
+        }
+        out.push(a);
+    }
+    out
 }
 
 /// Whether log prefixes are coloured: compose's `--ansi` (or COMPOSE_ANSI), `auto` meaning
@@ -134,4 +207,38 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> i32 {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        follow_short_flag(args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn dash_f_follows_after_logs_only() {
+        assert_eq!(
+            rewrite(&["berth", "-f", "c.yaml", "logs", "-f", "web"]),
+            ["berth", "-f", "c.yaml", "logs", "--follow", "web"]
+        );
+        assert_eq!(
+            rewrite(&["berth", "logs", "-tf"]),
+            ["berth", "logs", "--follow", "-t"]
+        );
+        assert_eq!(rewrite(&["berth", "up", "-f"]), ["berth", "up", "-f"]);
+        assert_eq!(
+            rewrite(&["berth", "rm", "-fs", "web"]),
+            ["berth", "rm", "--force", "-s", "web"]
+        );
+        // `-f logs`: the file is named logs, no verb yet
+        assert_eq!(
+            rewrite(&["berth", "-f", "logs", "ps", "-f"]),
+            ["berth", "-f", "logs", "ps", "-f"]
+        );
+    }
 }
