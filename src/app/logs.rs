@@ -10,6 +10,7 @@ use super::follow::{entry_lines, short_name, Follower, LogOutput, LogSink};
 use super::lifecycle;
 use super::{AppError, ProjectOptions};
 use crate::logs::read::{parse_time_arg, read_history, ReadOptions, Window};
+use crate::logs::Entry;
 use crate::plan::ObservedContainer;
 use crate::state;
 
@@ -110,26 +111,24 @@ pub async fn run(
         .collect();
     let containers = selected(observed, &services, opts.index)?;
 
+    let mut partials: Vec<(String, String)> = Vec::new();
     let read = ReadOptions {
         tail: opts.tail,
         window: Window { since, until },
     };
-    let mut history = Vec::new();
+    let mut histories = Vec::new();
     let mut readers = Vec::new();
     for c in &containers {
         let dir = state::container_dir(&lib, client.namespace(), &c.id);
         let (entries, reader) =
             read_history(&dir, &c.id, &read).map_err(|e| AppError::Other(e.to_string()))?;
-        let name = short_name(c);
-        history.extend(entries.into_iter().map(|e| (name.clone(), e)));
+        histories.push((short_name(c), entries));
         readers.push(reader);
     }
-    // compose reads every container at once; berth merges their histories by time
-    history.sort_by_key(|(_, e)| e.time);
-    let mut partial: std::collections::BTreeMap<String, String> = Default::default();
-    for (name, e) in &history {
-        let p = partial.entry(name.clone()).or_default();
-        for text in entry_lines(p, e, opts.timestamps) {
+    for (name, e) in merge_by_time(histories) {
+        // per container, the partial record waiting for the rest of its line
+        let p = partial_of(&mut partials, &name);
+        for text in entry_lines(p, &e, opts.timestamps) {
             sink(LogOutput::Line {
                 container: name.clone(),
                 stream: e.stream,
@@ -154,4 +153,62 @@ pub async fn run(
         });
     }
     Ok(())
+}
+
+fn partial_of<'a>(partials: &'a mut Vec<(String, String)>, name: &str) -> &'a mut String {
+    let i = match partials.iter().position(|(n, _)| n == name) {
+        Some(i) => i,
+        None => {
+            partials.push((name.to_owned(), String::new()));
+            partials.len() - 1
+        }
+    };
+    &mut partials[i].1
+}
+
+/// compose reads every container at once; berth interleaves their histories by time, each
+/// container's records kept in the order of its file.
+fn merge_by_time(histories: Vec<(String, Vec<Entry>)>) -> Vec<(String, Entry)> {
+    let mut queues: Vec<(String, std::collections::VecDeque<Entry>)> = histories
+        .into_iter()
+        .map(|(n, e)| (n, e.into()))
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let next = queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, q))| q.front().map(|e| (e.time, i)))
+            .min();
+        let Some((_, i)) = next else {
+            return out;
+        };
+        if let Some(e) = queues[i].1.pop_front() {
+            out.push((queues[i].0.clone(), e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::Stream;
+
+    fn e(secs: i64, log: &str) -> Entry {
+        Entry {
+            stream: Stream::Stdout,
+            time: DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+            log: log.into(),
+        }
+    }
+
+    #[test]
+    fn histories_interleave_by_time_keeping_each_file_order() {
+        let merged = merge_by_time(vec![
+            ("a".into(), vec![e(1, "a1"), e(5, "a2"), e(3, "a3")]),
+            ("b".into(), vec![e(2, "b1"), e(4, "b2")]),
+        ]);
+        let order: Vec<&str> = merged.iter().map(|(_, e)| e.log.as_str()).collect();
+        assert_eq!(order, ["a1", "b1", "b2", "a2", "a3"]);
+    }
 }
