@@ -60,7 +60,11 @@ impl Case {
     }
 
     fn compose(&self, yaml: &str) {
-        fs::write(self.dir.join("compose.yaml"), yaml.replace("IMG", &self.image)).unwrap();
+        fs::write(
+            self.dir.join("compose.yaml"),
+            yaml.replace("IMG", &self.image),
+        )
+        .unwrap();
     }
 
     /// The berth command for `args`, not run yet.
@@ -288,7 +292,10 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 
 impl Case {
     fn state(&self, name: &str) -> String {
-        field(&self.ps(), name)["State"].as_str().unwrap().to_owned()
+        field(&self.ps(), name)["State"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn wait_state(&self, name: &str, state: &str) -> Vec<Value> {
@@ -340,7 +347,12 @@ fn logs_show_prefixed_lines_of_each_container() {
     sorted.sort_unstable();
     assert_eq!(
         sorted,
-        ["echo-1|hello", "talker-1|one", "talker-1|three", "talker-1|two"],
+        [
+            "echo-1|hello",
+            "talker-1|one",
+            "talker-1|three",
+            "talker-1|two"
+        ],
         "{all}"
     );
     // stdout keeps its order (stderr is read on its own pipe, so it may come in anywhere)
@@ -351,7 +363,10 @@ fn logs_show_prefixed_lines_of_each_container() {
     assert_eq!(talker_out, ["talker-1|one", "talker-1|three"]);
     assert!(all.contains("talker-1  | three\n"), "{all}");
 
-    assert_eq!(case.ok(&["logs", "--tail", "1", "talker"]), "talker-1  | three\n");
+    assert_eq!(
+        case.ok(&["logs", "--tail", "1", "talker"]),
+        "talker-1  | three\n"
+    );
     assert_eq!(case.ok(&["logs", "-n", "0", "talker"]), "");
     assert_eq!(
         case.ok(&["logs", "--no-log-prefix", "--tail", "1", "talker"]),
@@ -367,7 +382,10 @@ fn logs_show_prefixed_lines_of_each_container() {
     assert_eq!(time.len(), "2026-11-26T10:00:00.000000000Z".len(), "{time}");
     assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
 
-    assert_eq!(case.ok(&["logs", "--since", "1h", "echo"]), "echo-1  | hello\n");
+    assert_eq!(
+        case.ok(&["logs", "--since", "1h", "echo"]),
+        "echo-1  | hello\n"
+    );
     assert_eq!(case.ok(&["logs", "--until", "2000-01-01T00:00:00Z"]), "");
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     assert_eq!(case.ok(&["logs", "--since", &later]), "");
@@ -394,7 +412,10 @@ fn logs_show_prefixed_lines_of_each_container() {
         .map(|_| rx.recv_timeout(Duration::from_secs(30)).unwrap())
         .collect();
     seen.sort_unstable();
-    assert_eq!(seen, ["talker-1  | one", "talker-1  | three", "talker-1  | two"]);
+    assert_eq!(
+        seen,
+        ["talker-1  | one", "talker-1  | three", "talker-1  | two"]
+    );
     case.ok(&["kill", "-s", "USR1", "talker"]);
     let rest: Vec<String> = rx.iter().collect();
     assert!(follow.wait().unwrap().success());
@@ -423,7 +444,11 @@ fn verbs_move_containers_through_their_states() {
 
     let o = case.berth(&["start"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(stderr(&o).contains(&format!("Container {talker}  Started")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {talker}  Started")),
+        "{}",
+        text(&o)
+    );
     case.wait_state(&echo, "exited");
     assert_eq!(case.state(&talker), "running");
 
@@ -435,8 +460,8 @@ fn verbs_move_containers_through_their_states() {
             .map(|l| l.split_whitespace().next().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(names(&["ps", "--status", "running"]), [talker.clone()]);
-    assert_eq!(names(&["ps", "--filter", "status=exited"]), [echo.clone()]);
+    assert_eq!(names(&["ps", "--status", "running"]), [talker.as_str()]);
+    assert_eq!(names(&["ps", "--filter", "status=exited"]), [echo.as_str()]);
     let o = case.berth(&["ps", "--filter", "colour=red"]);
     assert!(stderr(&o).contains("unknown filter colour"), "{}", text(&o));
 
@@ -445,41 +470,69 @@ fn verbs_move_containers_through_their_states() {
     let mut lines = top.lines();
     assert_eq!(lines.next(), Some(talker.as_str()), "{top}");
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
+    assert_eq!(
+        header,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
     assert!(top.contains("sh -c trap"), "{top}");
     assert!(top.lines().any(|l| l.starts_with("root ")), "{top}");
 
     // ls sees the project
     let ls = case.ok(&["ls"]);
-    let row = ls.lines().find(|l| l.starts_with(p.as_str())).unwrap_or_else(|| panic!("{ls}"));
+    let row = ls
+        .lines()
+        .find(|l| l.starts_with(p.as_str()))
+        .unwrap_or_else(|| panic!("{ls}"));
     assert!(row.contains("running(1)"), "{ls}");
     assert!(row.contains("compose.yaml"), "{ls}");
     let json: Value = serde_json::from_str(&case.ok(&["ls", "-a", "--format", "json"])).unwrap();
-    let entry = json.as_array().unwrap().iter().find(|e| e["Name"] == p.as_str()).unwrap();
+    let entry = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Name"] == p.as_str())
+        .unwrap();
     assert_eq!(entry["Status"], "exited(1), running(1)");
     assert!(case.ok(&["ls", "-q"]).lines().any(|l| l == p));
 
     // port: nothing is published
     let o = case.berth(&["port", "talker", "80"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), format!("no port 80/tcp for container {talker}: \n"));
+    assert_eq!(
+        stderr(&o),
+        format!("no port 80/tcp for container {talker}: \n")
+    );
     let o = case.berth(&["port", "echo", "80"]);
     assert_eq!(stderr(&o), "service \"echo\" is not running\n");
 
     // pause / unpause
     let o = case.berth(&["pause", "talker"]);
-    assert!(stderr(&o).contains(&format!("Container {talker}  Paused")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {talker}  Paused")),
+        "{}",
+        text(&o)
+    );
     assert_eq!(case.state(&talker), "paused");
     let o = case.berth(&["unpause"]);
-    assert!(stderr(&o).contains(&format!("Container {talker}  Unpaused")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {talker}  Unpaused")),
+        "{}",
+        text(&o)
+    );
     assert_eq!(case.state(&talker), "running");
 
     // stop / start / restart
     let o = case.berth(&["stop", "talker"]);
     assert!(o.status.success(), "{}", text(&o));
     let err = stderr(&o);
-    assert!(err.contains(&format!("Container {talker}  Stopping")), "{err}");
-    assert!(err.contains(&format!("Container {talker}  Stopped")), "{err}");
+    assert!(
+        err.contains(&format!("Container {talker}  Stopping")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("Container {talker}  Stopped")),
+        "{err}"
+    );
     let rows = case.ps();
     assert_eq!(field(&rows, &talker)["State"], "exited");
     assert_eq!(field(&rows, &talker)["ExitCode"], 0);
@@ -487,14 +540,22 @@ fn verbs_move_containers_through_their_states() {
     assert_eq!(case.state(&talker), "running");
     let o = case.berth(&["restart", "-t", "1", "talker"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(stderr(&o).contains(&format!("Container {talker}  Restarting")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {talker}  Restarting")),
+        "{}",
+        text(&o)
+    );
     assert_eq!(case.state(&talker), "running");
     let o = case.berth(&["start", "nope"]);
     assert!(stderr(&o).contains("no such service: nope"), "{}", text(&o));
 
     // kill -s delivers the signal
     let o = case.berth(&["kill", "-s", "SIGUSR1", "talker"]);
-    assert!(stderr(&o).contains(&format!("Container {talker}  Killed")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {talker}  Killed")),
+        "{}",
+        text(&o)
+    );
     let rows = case.wait_state(&talker, "exited");
     assert_eq!(field(&rows, &talker)["ExitCode"], 5);
     let o = case.berth(&["kill"]);
@@ -513,14 +574,22 @@ fn verbs_move_containers_through_their_states() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("Going to remove "), "{out}");
     assert!(out.contains(&talker) && out.contains(&echo), "{out}");
-    assert!(stderr(&o).contains(&format!("Container {echo}  Removed")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {echo}  Removed")),
+        "{}",
+        text(&o)
+    );
     assert!(case.ps().is_empty());
     let o = case.berth(&["rm", "-f"]);
     assert_eq!(stderr(&o), "No stopped containers\n");
     // rm -s stops a running one first
     case.ok(&["up", "-d", "talker"]);
     let o = case.berth(&["rm", "-f", "-s", "talker"]);
-    assert!(stderr(&o).contains(&format!("Container {talker}  Stopped")), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(&format!("Container {talker}  Stopped")),
+        "{}",
+        text(&o)
+    );
     assert!(case.ps().is_empty());
 
     // wait blocks until the container exits and answers its exit code
@@ -624,7 +693,10 @@ fn attached_up_streams_output_until_every_container_exits() {
     // a container's stderr goes to berth's stderr
     let err = stderr(&o);
     assert!(err.contains("a-1   | oops"), "{err}");
-    assert!(err.contains(&format!("Container {}-a-1  Created", case.project)), "{err}");
+    assert!(
+        err.contains(&format!("Container {}-a-1  Created", case.project)),
+        "{err}"
+    );
 
     // --exit-code-from: the first exit stops the rest, and its code is berth's
     case.compose(
@@ -643,11 +715,17 @@ fn attached_up_streams_output_until_every_container_exits() {
     let o = case.berth(&["up", "--no-color", "--exit-code-from", "bb"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("bb-1  | bye\nbb-1 exited with code 3\n"), "{out}");
+    assert!(
+        out.contains("bb-1  | bye\nbb-1 exited with code 3\n"),
+        "{out}"
+    );
     assert!(!out.contains("a-1 exited"), "{out}");
     let err = stderr(&o);
     assert!(err.contains("Aborting on container exit..."), "{err}");
-    assert!(err.contains(&format!("Container {}-a-1  Stopped", case.project)), "{err}");
+    assert!(
+        err.contains(&format!("Container {}-a-1  Stopped", case.project)),
+        "{err}"
+    );
     assert_eq!(case.state(&format!("{}-a-1", case.project)), "exited");
 
     let o = case.berth(&["up", "--exit-code-from", "nope"]);
@@ -682,18 +760,23 @@ fn attached_up_stops_the_stack_on_sigint() {
     let (code, out, err) = up.finish();
     assert_eq!(code, 130, "{out:?}\n{err:?}");
     assert!(
-        err.iter().any(|l| l == "Gracefully stopping... (press Ctrl+C again to force)"),
+        err.iter()
+            .any(|l| l == "Gracefully stopping... (press Ctrl+C again to force)"),
         "{err:?}"
     );
     let p = &case.project;
     for name in [format!("{p}-web-1"), format!("{p}-quiet-1")] {
         assert!(
-            err.iter().any(|l| l.contains(&format!("Container {name}  Stopped"))),
+            err.iter()
+                .any(|l| l.contains(&format!("Container {name}  Stopped"))),
             "{err:?}"
         );
         assert_eq!(case.state(&name), "exited");
     }
     assert_eq!(err.last().map(String::as_str), Some("canceled"), "{err:?}");
     // nothing is printed once stopping began
-    assert!(!out.iter().any(|l| l.contains("exited with code")), "{out:?}");
+    assert!(
+        !out.iter().any(|l| l.contains("exited with code")),
+        "{out:?}"
+    );
 }

@@ -249,8 +249,7 @@ impl<'a> Follower<'a> {
         };
         let ours = observed.label(labels::PROJECT) == Some(self.project.as_str())
             && !observed.is_oneoff()
-            && (self.services.is_empty()
-                || self.services.iter().any(|s| s == observed.service()));
+            && (self.services.is_empty() || self.services.iter().any(|s| s == observed.service()));
         if !ours {
             return Ok(());
         }

@@ -362,10 +362,14 @@ impl<'a> Executor<'a> {
             }
             Op::RestartContainer { target, timeout } => {
                 let pid = container_id(&target.name);
-                self.progress
-                    .send(Event::new(&pid, crate::progress::Status::Working, "Restarting"));
+                self.progress.send(Event::new(
+                    &pid,
+                    crate::progress::Status::Working,
+                    "Restarting",
+                ));
                 let r = async {
-                    self.stop(&target.id, Some(&target.service), *timeout).await?;
+                    self.stop(&target.id, Some(&target.service), *timeout)
+                        .await?;
                     self.start(&target.id).await
                 }
                 .await;
@@ -375,7 +379,8 @@ impl<'a> Executor<'a> {
                         Ok(())
                     }
                     Err(e) => {
-                        self.progress.send(Event::error_message(&pid, e.to_string()));
+                        self.progress
+                            .send(Event::error_message(&pid, e.to_string()));
                         Err(e)
                     }
                 }

@@ -169,10 +169,8 @@ fn partial_of<'a>(partials: &'a mut Vec<(String, String)>, name: &str) -> &'a mu
 /// compose reads every container at once; berth interleaves their histories by time, each
 /// container's records kept in the order of its file.
 fn merge_by_time(histories: Vec<(String, Vec<Entry>)>) -> Vec<(String, Entry)> {
-    let mut queues: Vec<(String, std::collections::VecDeque<Entry>)> = histories
-        .into_iter()
-        .map(|(n, e)| (n, e.into()))
-        .collect();
+    let mut queues: Vec<(String, std::collections::VecDeque<Entry>)> =
+        histories.into_iter().map(|(n, e)| (n, e.into())).collect();
     let mut out = Vec::new();
     loop {
         let next = queues

@@ -117,11 +117,9 @@ pub fn ps_row(
     let start = host.boot_time + i64::try_from(start_ticks / host.ticks).ok()?;
     let elapsed = (host.now.timestamp() - start).max(0) as u64;
     // procps: percent of the time since start spent on a CPU, rounded down
-    let c = if elapsed > 0 {
-        (utime + stime) * 100 / host.ticks / elapsed
-    } else {
-        0
-    };
+    let c = ((utime + stime) * 100 / host.ticks)
+        .checked_div(elapsed)
+        .unwrap_or(0);
     let started = chrono::DateTime::from_timestamp(start, 0)?.with_timezone(&chrono::Local);
     let stime_col = if host.now.timestamp() - start < 24 * 3600 {
         started.format("%H:%M").to_string()
@@ -201,7 +199,8 @@ mod tests {
             now,
         };
         // started 600 s after boot, 30 s of CPU
-        let stat = "42 (sleep x) S 7 42 42 0 -1 4194560 100 0 0 0 2000 1000 0 0 20 0 1 0 60000 1000 100";
+        let stat =
+            "42 (sleep x) S 7 42 42 0 -1 4194560 100 0 0 0 2000 1000 0 0 20 0 1 0 60000 1000 100";
         let row = ps_row(
             42,
             stat,
@@ -218,7 +217,16 @@ mod tests {
             .to_string();
         assert_eq!(
             row,
-            ["bob", "42", "7", "1", started.as_str(), "?", "00:00:30", "sleep 1000"]
+            [
+                "bob",
+                "42",
+                "7",
+                "1",
+                started.as_str(),
+                "?",
+                "00:00:30",
+                "sleep 1000"
+            ]
         );
         let kernel = ps_row(43, stat, "Uid:\t5\t5\t5\t5\n", b"", &users, &host).unwrap();
         assert_eq!(kernel[0], "5");

@@ -44,7 +44,9 @@ pub async fn run(
         async move {
             let exit = client.task_wait(id).await?;
             let c = i64::from(exit.code);
-            *code.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = c;
+            *code
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = c;
             report(Stopped {
                 id: id.clone(),
                 code: c,
@@ -59,6 +61,8 @@ pub async fn run(
             return Ok(42);
         }
     }
-    let c = *code.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let c = *code
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(c)
 }

@@ -16,11 +16,7 @@ use crate::app::up::{self as app_up, UpOptions};
 use crate::progress::{self, Mode};
 
 pub fn run(global: &GlobalArgs, args: &UpArgs, opts: UpOptions, mode: Mode) -> i32 {
-    let printer = Printer::new(
-        colors(global) && !args.no_color,
-        !args.no_log_prefix,
-        true,
-    );
+    let printer = Printer::new(colors(global) && !args.no_color, !args.no_log_prefix, true);
     super::with_runtime(|| async {
         let (Ok(mut int), Ok(mut term)) = (
             signal(SignalKind::interrupt()),

@@ -131,12 +131,9 @@ pub fn run_stop(global: &GlobalArgs, args: &StopArgs) -> i32 {
 pub fn run_restart(global: &GlobalArgs, args: &RestartArgs) -> i32 {
     let opts = &verb_options(global, &args.services, args.timeout);
     let no_deps = args.no_deps;
-    with_progress!(global, "Restarting", |opts, reporter, warnings| app::restart(
-        opts,
-        no_deps,
-        &reporter,
-        &mut warnings
-    ))
+    with_progress!(global, "Restarting", |opts, reporter, warnings| {
+        app::restart(opts, no_deps, &reporter, &mut warnings)
+    })
 }
 
 pub fn run_pause(global: &GlobalArgs, args: &ServicesArgs, resume: bool) -> i32 {

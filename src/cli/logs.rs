@@ -155,7 +155,11 @@ impl Printer {
         match o {
             LogOutput::Register(name) => f.register(&name),
             LogOutput::Attaching(names) => {
-                let _ = writeln!(std::io::stdout().lock(), "Attaching to {}", names.join(", "));
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "Attaching to {}",
+                    names.join(", ")
+                );
             }
             LogOutput::Line {
                 container,
@@ -189,11 +193,7 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> i32 {
         timestamps: args.timestamps,
         index: (args.index > 0).then_some(args.index),
     };
-    let printer = Printer::new(
-        colors(global) && !args.no_color,
-        !args.no_log_prefix,
-        false,
-    );
+    let printer = Printer::new(colors(global) && !args.no_color, !args.no_log_prefix, false);
     super::with_runtime(|| async {
         let mut warnings = Vec::new();
         let sink = |o| printer.print(o);

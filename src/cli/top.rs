@@ -116,30 +116,29 @@ pub fn run_ls(global: &GlobalArgs, args: &LsArgs) -> i32 {
                 return e.exit_code();
             }
         };
-        let text = if args.quiet {
-            stacks.iter().map(|s| format!("{}\n", s.name)).collect()
-        } else {
-            match args.format.to_lowercase().as_str() {
-                "json" => serde_json::to_string(&stacks).unwrap_or_default() + "\n",
-                "table" | "pretty" | "" => {
-                    let mut rows = vec![vec![
-                        "NAME".to_owned(),
-                        "STATUS".to_owned(),
-                        "CONFIG FILES".to_owned(),
-                    ]];
-                    rows.extend(
-                        stacks
-                            .iter()
-                            .map(|s| vec![s.name.clone(), s.status.clone(), s.config_files.clone()]),
-                    );
-                    super::table::render(&rows)
+        let text =
+            if args.quiet {
+                stacks.iter().map(|s| format!("{}\n", s.name)).collect()
+            } else {
+                match args.format.to_lowercase().as_str() {
+                    "json" => serde_json::to_string(&stacks).unwrap_or_default() + "\n",
+                    "table" | "pretty" | "" => {
+                        let mut rows = vec![vec![
+                            "NAME".to_owned(),
+                            "STATUS".to_owned(),
+                            "CONFIG FILES".to_owned(),
+                        ]];
+                        rows.extend(stacks.iter().map(|s| {
+                            vec![s.name.clone(), s.status.clone(), s.config_files.clone()]
+                        }));
+                        super::table::render(&rows)
+                    }
+                    other => {
+                        eprintln!("format value {other:?} could not be parsed: parsing failed");
+                        return 1;
+                    }
                 }
-                other => {
-                    eprintln!("format value {other:?} could not be parsed: parsing failed");
-                    return 1;
-                }
-            }
-        };
+            };
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
         0
     })
@@ -180,10 +179,19 @@ mod tests {
     fn top_is_laid_out_as_docker_top() {
         let c = ContainerTop {
             name: "p-web-1".into(),
-            processes: vec![["root", "4242", "4200", "0", "10:00", "?", "00:00:00", "sleep 100"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()],
+            processes: vec![[
+                "root",
+                "4242",
+                "4200",
+                "0",
+                "10:00",
+                "?",
+                "00:00:00",
+                "sleep 100",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()],
         };
         assert_eq!(
             top_table(&c),

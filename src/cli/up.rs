@@ -71,7 +71,9 @@ pub(crate) fn timeout(t: Option<i64>) -> Option<Duration> {
 
 pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
     if args.detach
-        && (args.abort_on_container_exit || args.exit_code_from.is_some() || !args.attach.is_empty())
+        && (args.abort_on_container_exit
+            || args.exit_code_from.is_some()
+            || !args.attach.is_empty())
     {
         eprintln!("--detach cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies");
         return 1;

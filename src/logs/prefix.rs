@@ -120,7 +120,10 @@ mod tests {
         // a longer name widens every prefix from then on
         f.register("database-1");
         assert_eq!(f.line("a-1", "x"), "a-1         | x\n");
-        assert_eq!(f.status("a-1", "exited with code 3"), "a-1 exited with code 3\n");
+        assert_eq!(
+            f.status("a-1", "exited with code 3"),
+            "a-1 exited with code 3\n"
+        );
     }
 
     #[test]
