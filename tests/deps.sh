@@ -18,6 +18,7 @@ BERTH_APT_PACKAGES=(
   openssl            # the TLS registry's CA and certificate, the token server's key and JWT signatures
   apache2-utils      # htpasswd -B: the TLS registry's bcrypt password file (tests/testbed.sh)
   protobuf-compiler  # protoc: the containerd-client crate's build script compiles containerd's API
+  tini               # tini-static: the init berth binds in as /sbin/docker-init for `init: true`
 )
 # ==========================================================================================
 

@@ -66,7 +66,16 @@ impl Case {
         fs::write(self.dir.join("compose.yaml"), yaml).unwrap();
     }
 
+    /// `berth -f compose.yaml -p <project> args`: naming the file makes every verb read it
+    /// (with `-p` alone, `down` works from what exists, as compose's does).
     fn berth(&self, args: &[&str]) -> Output {
+        let mut with_file = vec!["-f", "compose.yaml"];
+        with_file.extend_from_slice(args);
+        self.berth_no_file(&with_file)
+    }
+
+    /// `berth -p <project> args`.
+    fn berth_no_file(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_berth"))
             .current_dir(&self.dir)
             .env_clear()
@@ -222,7 +231,7 @@ impl Case {
 impl Drop for Case {
     fn drop(&mut self) {
         // the guard always runs `down`, then checks it left nothing
-        let down = self.berth(&["down", "-t", "1"]);
+        let down = self.berth_no_file(&["down", "-t", "1"]);
         let left = self.leftovers();
         self.clean();
         let _ = fs::remove_dir_all(self.dir.parent().unwrap());
@@ -414,4 +423,194 @@ fn bridge_networks_are_refused_before_anything_is_made() {
         text(&o)
     );
     assert!(case.ids("containers").is_empty());
+}
+
+#[test]
+fn down_rmi_removes_images_no_container_uses() {
+    let Some(case) = Case::new("rmi") else {
+        return;
+    };
+    case.compose(1000);
+    case.ok(&["up", "-d"]);
+    let record = case.ids("images");
+    assert_eq!(record.len(), 1, "{record:?}");
+
+    // A container berth did not make still uses the image: it stays, with compose's warning.
+    let foreign = format!("foreign-{}", std::process::id());
+    let o = case.ctr_output(&["containers", "create", &record[0], &foreign, "true"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = case.berth(&["down", "--rmi", "all"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains(&format!("Image {}  Resource is still in use", case.image)),
+        "{err}"
+    );
+    assert_eq!(case.ids("images"), record);
+    let o = case.ctr_output(&["containers", "rm", &foreign]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Nothing uses it now: the record goes, and with it (gc runs before the answer) the blobs
+    // and layer snapshots.
+    case.ok(&["up", "-d"]);
+    let o = case.berth(&["down", "--rmi", "all"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        err.contains(&format!("Image {}  Removed", case.image)),
+        "{err}"
+    );
+    assert!(case.ids("images").is_empty());
+    assert!(case.ids("content").is_empty(), "{:?}", case.ids("content"));
+    let snapshots = case.ctr_output(&["snapshots", "ls"]);
+    let snapshots = String::from_utf8_lossy(&snapshots.stdout);
+    assert_eq!(snapshots.lines().skip(1).count(), 0, "{snapshots}");
+    assert_eq!(case.leftovers(), Vec::<String>::new());
+
+    // Again: nothing to remove is a note, and --rmi takes only local|all.
+    let o = case.berth(&["down", "--rmi", "all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = case.berth(&["down", "--rmi", "some"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "invalid value for --rmi: \"some\""
+    );
+}
+
+#[test]
+fn services_left_out_are_not_orphans() {
+    let Some(case) = Case::new("select") else {
+        return;
+    };
+    let yaml = format!(
+        "services:\n  sleeper:\n    image: {img}\n    network_mode: none\n    command: sleep 1000\n    stop_grace_period: 1s\n  extra:\n    image: {img}\n    network_mode: none\n    command: sleep 1000\n    stop_grace_period: 1s\n    profiles: [debug]\n",
+        img = case.image
+    );
+    fs::write(case.dir.join("compose.yaml"), yaml).unwrap();
+    let extra = format!("{}-extra-1", case.project);
+    let sleeper = format!("{}-sleeper-1", case.project);
+    case.ok(&["--profile", "debug", "up", "-d"]);
+    assert_eq!(case.ids("containers"), [extra.clone(), sleeper.clone()]);
+
+    // `extra` is disabled by its profile and `up sleeper` names only sleeper: neither makes
+    // the other's containers orphans, so nothing is removed even with --remove-orphans.
+    for args in [
+        &["up", "-d"][..],
+        &["up", "-d", "--remove-orphans", "sleeper"],
+    ] {
+        let o = case.berth(args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains("orphan"), "{}", text(&o));
+        assert_eq!(case.ids("containers"), [extra.clone(), sleeper.clone()]);
+    }
+    // `down` leaves the disabled service's container.
+    case.ok(&["down"]);
+    assert_eq!(case.ids("containers"), std::slice::from_ref(&extra));
+
+    // `-p` with no file: the project is what exists, so everything goes, even with no
+    // compose.yaml at all.
+    case.ok(&["--profile", "debug", "up", "-d"]);
+    fs::remove_file(case.dir.join("compose.yaml")).unwrap();
+    let o = case.berth_no_file(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for c in [&extra, &sleeper] {
+        assert!(err.contains(&format!("Container {c}  Removed")), "{err}");
+    }
+    assert_eq!(case.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn containers_run_under_dockers_seccomp_filter_unless_unconfined() {
+    let Some(case) = Case::new("seccomp") else {
+        return;
+    };
+    let probe = r#"["sh", "-c", "grep Seccomp: /proc/self/status"]"#;
+    let yaml = format!(
+        "services:\n  filtered:\n    image: {img}\n    network_mode: none\n    command: {probe}\n  free:\n    image: {img}\n    network_mode: none\n    command: {probe}\n    security_opt: [\"seccomp=unconfined\"]\n",
+        img = case.image
+    );
+    fs::write(case.dir.join("compose.yaml"), yaml).unwrap();
+    case.ok(&["up", "-d"]);
+    for (service, mode) in [("filtered", "2"), ("free", "0")] {
+        let name = format!("{}-{service}-1", case.project);
+        let rows = wait_exited(&case, &name);
+        assert_eq!(field(&rows, &name)["ExitCode"], 0, "{rows:?}");
+        let log = case
+            .lib
+            .join("containers")
+            .join(&case.ns)
+            .join(&name)
+            .join(format!("{name}-json.log"));
+        let records = log_lines(&log);
+        // 2: a seccomp filter is installed; 0: none
+        assert_eq!(
+            records[0]["log"],
+            format!("Seccomp:\t{mode}\n"),
+            "{service}"
+        );
+    }
+}
+
+#[test]
+fn host_facts_reach_the_container() {
+    let Some(case) = Case::new("facts") else {
+        return;
+    };
+    // init: true puts tini at pid 1; extra_hosts, dns and hostname shape the /etc files; a
+    // host device is passed on; `ipc: service:` joins the other container's IPC namespace.
+    let probe = "readlink /proc/1/exe; hostname; cat /etc/hosts /etc/resolv.conf; ls -l /dev/mynull; readlink /proc/self/ns/ipc; sleep 1000";
+    let yaml = format!(
+        "services:\n  probe:\n    image: {img}\n    network_mode: none\n    init: true\n    hostname: probe.example\n    extra_hosts: [\"db.internal=10.1.2.3\"]\n    dns: [9.9.9.9]\n    dns_search: [corp.test]\n    devices: [\"/dev/null:/dev/mynull\"]\n    ipc: service:owner\n    depends_on: [owner]\n    stop_grace_period: 1s\n    command: [\"sh\", \"-c\", {probe:?}]\n  owner:\n    image: {img}\n    network_mode: none\n    ipc: shareable\n    command: sleep 1000\n    stop_grace_period: 1s\n",
+        img = case.image
+    );
+    fs::write(case.dir.join("compose.yaml"), yaml).unwrap();
+    case.ok(&["up", "-d"]);
+    let name = format!("{}-probe-1", case.project);
+    let log = case
+        .lib
+        .join("containers")
+        .join(&case.ns)
+        .join(&name)
+        .join(format!("{name}-json.log"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let text: String = fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["log"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if text.contains("ipc:[") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "/sbin/docker-init", "{out}");
+    assert_eq!(lines[1], "probe.example", "{out}");
+    assert!(out.contains("10.1.2.3\tdb.internal\n"), "{out}");
+    assert!(
+        out.contains("search corp.test\nnameserver 9.9.9.9\n"),
+        "{out}"
+    );
+    assert!(out.contains("/dev/mynull"), "{out}");
+    assert!(out.contains(" 1,   3 "), "/dev/mynull is 1:3: {out}");
+
+    // the owner's IPC namespace, read from the host
+    let owner = format!("{}-owner-1", case.project);
+    let info = case.ctr_output(&["tasks", "ls"]);
+    let tasks = String::from_utf8_lossy(&info.stdout);
+    let pid = tasks
+        .lines()
+        .find(|l| l.starts_with(&owner))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no task for {owner}: {tasks}"));
+    let ns = fs::read_link(format!("/proc/{pid}/ns/ipc")).unwrap();
+    assert!(
+        out.contains(&ns.display().to_string()),
+        "{} not in {out}",
+        ns.display()
+    );
 }

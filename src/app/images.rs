@@ -101,3 +101,41 @@ pub async fn list(
     rows.sort_by(|a, b| a.container_name.cmp(&b.container_name));
     Ok(rows)
 }
+
+/// Removes the image a service names (`down --rmi`), as compose's `removeImage` reports it:
+/// `Image x  Removing` / `Removed`; an image some container in the namespace still uses is left
+/// with the warning `Resource is still in use`; an absent one is a note, not an error.
+pub async fn remove_image(
+    client: &Client,
+    image: &str,
+    progress: &crate::progress::Progress,
+) -> Result<(), AppError> {
+    use crate::progress::{Event, Status};
+    let id = format!("Image {image}");
+    progress.send(Event::removing(&id));
+    let record = ImageRef::parse(image)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| image.to_owned());
+    let users = client
+        .container_list(&[format!("image=={}", filter_quote(&record))])
+        .await?;
+    if !users.is_empty() {
+        progress.send(Event::still_in_use(&id));
+        return Ok(());
+    }
+    if client.image_delete_sync(&record).await? {
+        progress.send(Event::removed(&id));
+    } else {
+        progress.send(Event::with_text(
+            &id,
+            Status::Done,
+            "Warning: No resource found to remove",
+        ));
+    }
+    Ok(())
+}
+
+/// A value for containerd's filter syntax: quoted, with `"` and `\` escaped.
+fn filter_quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}

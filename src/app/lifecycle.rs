@@ -282,9 +282,9 @@ impl<'a> Executor<'a> {
             Op::BuildImage { service, image } => Err(AppError::Other(format!(
                 "service {service:?}: building {image} is not implemented yet"
             ))),
-            Op::RemoveImage { image } => Err(AppError::Other(format!(
-                "removing image {image} (--rmi) is not implemented yet"
-            ))),
+            Op::RemoveImage { image } => {
+                super::images::remove_image(self.client, image, self.progress).await
+            }
             Op::CreateContainer {
                 service,
                 number,
@@ -491,8 +491,13 @@ impl<'a> Executor<'a> {
                 }
                 Err(e) => return Err(AppError::from(e)),
             };
-            let host_net = s.network_mode == "host";
-            let files = ContainerFiles::write(&dir, name, host_net)?;
+            let (files, file_warnings) = ContainerFiles::write(&dir, name, s)?;
+            for w in file_warnings {
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
+                }
+            }
+            let host = super::facts::host_facts(client, &project.name, s).await?;
             let facts = Facts {
                 hostname: files.hostname.clone(),
                 passwd: read_image_file(&mounts, "etc/passwd"),
@@ -503,6 +508,12 @@ impl<'a> Executor<'a> {
                 cgroup_version: cgroup_version(),
                 // cgroupfs layout, as containerd's own client and nerdctl use it
                 cgroups_path: Some(format!("/{}/{name}", client.namespace())),
+                init_binary: host.init_binary,
+                devices: host.devices,
+                host_devices: host.host_devices,
+                ipc_ns: host.ipc_ns,
+                pid_ns: host.pid_ns,
+                shm_source: host.shm_source,
                 ..Facts::default()
             };
             let built = spec::build(s, &image.config, &facts)
@@ -706,37 +717,34 @@ struct ContainerFiles {
     resolv_conf: PathBuf,
 }
 
-/// Docker's /etc/hosts for a container with no network of its own (moby `etchosts.Build`).
-pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n\
-::1\tlocalhost ip6-localhost ip6-loopback\n\
-fe00::0\tip6-localnet\n\
-ff00::0\tip6-mcastprefix\n\
-ff02::1\tip6-allnodes\n\
-ff02::2\tip6-allrouters\n";
-
 impl ContainerFiles {
-    /// Writes hostname, hosts and resolv.conf into `dir`. With the host's network the
-    /// container sees the host's name, hosts and resolvers (as Docker does); otherwise its own
-    /// name, localhost only, and the host's resolvers without loopback ones (which would point
-    /// into the container itself).
-    fn write(dir: &Path, name: &str, host_net: bool) -> Result<ContainerFiles, AppError> {
+    /// Writes hostname, hosts and resolv.conf into `dir` (contents: [`spec::etc`]). With the
+    /// host's network the container sees the host's name, hosts and resolvers (as Docker
+    /// does); otherwise its own name (or `hostname:`), Docker's localhost lines and the host's
+    /// resolvers without loopback ones; `extra_hosts` and `dns*` on top. Returns warnings.
+    fn write(
+        dir: &Path,
+        name: &str,
+        s: &ServiceConfig,
+    ) -> Result<(ContainerFiles, Vec<String>), AppError> {
+        let host_net = s.network_mode == "host";
         std::fs::create_dir_all(dir)
             .map_err(|e| AppError::Other(format!("create {}: {e}", dir.display())))?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let (hostname, hosts, resolv) = if host_net {
+        let (hostname, base_hosts) = if host_net {
             let h = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_else(|_| name.to_owned());
-            let hosts =
-                std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.into());
-            (h, hosts, host_resolv)
+            let hosts = std::fs::read_to_string("/etc/hosts")
+                .unwrap_or_else(|_| spec::etc::DEFAULT_HOSTS.into());
+            (h, hosts)
+        } else if !s.hostname.is_empty() {
+            (s.hostname.clone(), spec::etc::DEFAULT_HOSTS.to_owned())
         } else {
-            (
-                name.to_owned(),
-                DEFAULT_HOSTS.to_owned(),
-                resolv_without_loopback(&host_resolv),
-            )
+            (name.to_owned(), spec::etc::DEFAULT_HOSTS.to_owned())
         };
+        let (hosts, warnings) = spec::etc::hosts(&base_hosts, s);
+        let resolv = spec::etc::resolv_conf(&host_resolv, host_net, s);
         let files = ContainerFiles {
             hostname: hostname.clone(),
             hostname_file: dir.join("hostname"),
@@ -750,31 +758,12 @@ impl ContainerFiles {
         write(&files.hostname_file, &format!("{hostname}\n"))?;
         write(&files.hosts, &hosts)?;
         write(&files.resolv_conf, &resolv)?;
-        Ok(files)
+        let warnings = warnings
+            .into_iter()
+            .map(|w| format!("service {:?}: {w}", s.name))
+            .collect();
+        Ok((files, warnings))
     }
-}
-
-/// The host's resolv.conf without loopback nameservers; Google's public resolvers when none is
-/// left (moby `resolvconf.FilterResolvDNS`, `defaultIPv4Dns`).
-pub fn resolv_without_loopback(host: &str) -> String {
-    let mut out = String::new();
-    let mut servers = 0;
-    for line in host.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() == Some("nameserver") {
-            let addr = words.next().unwrap_or("");
-            if addr.starts_with("127.") || addr == "::1" {
-                continue;
-            }
-            servers += 1;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    out
 }
 
 /// Reads `rel` (e.g. `etc/passwd`) from an unmounted snapshot by looking through its overlay
@@ -810,18 +799,6 @@ fn read_image_file(mounts: &[Mount], rel: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_resolvers_are_dropped() {
-        assert_eq!(
-            resolv_without_loopback("search x\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n"),
-            "search x\nnameserver 10.0.0.1\n"
-        );
-        assert_eq!(
-            resolv_without_loopback("nameserver 127.0.0.53\n"),
-            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-        );
-    }
 
     #[test]
     fn image_files_come_from_the_top_layer_down() {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod down;
 pub mod engine;
+pub mod facts;
 pub mod follow;
 pub mod images;
 pub mod kill;
@@ -53,6 +54,9 @@ impl AppError {
 /// A loaded project and the environment it was resolved with.
 pub struct Loaded {
     pub project: crate::model::types::Project,
+    /// Services left out by profiles or by the selection, with their profiles: their
+    /// containers are not orphans.
+    pub disabled: crate::plan::Disabled,
     pub env: Env,
     /// The project directory (`com.docker.compose.project.working_dir`).
     pub working_dir: PathBuf,
@@ -87,13 +91,42 @@ pub fn load_project(
         discard_env_files: true,
         services: services.to_vec(),
     };
-    let project = project::build(&loaded, &loaded.env, &RealFs, &settings, warnings)?;
+    let (project, disabled) =
+        project::build_with_disabled(&loaded, &loaded.env, &RealFs, &settings, warnings)?;
     Ok(Loaded {
         project,
+        disabled: disabled.into_iter().collect(),
         env: loaded.env,
         working_dir,
         config_files,
     })
+}
+
+/// compose's `projectOrName`: with `-p` and no `-f`, verbs that can work from what exists
+/// (`down`, ...) use the name alone and never read a Compose file; otherwise the project is
+/// loaded, and if that fails while COMPOSE_PROJECT_NAME names one, that name is used.
+pub fn load_project_or_name(
+    opts: &ProjectOptions,
+    services: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<ProjectOrName> {
+    let given = opts.project_name.as_deref().filter(|p| !p.is_empty());
+    if let (Some(name), true) = (given, opts.files.is_empty()) {
+        return Ok(ProjectOrName::Name(name.to_lowercase()));
+    }
+    match load_project(opts, services, warnings) {
+        Ok(l) => Ok(ProjectOrName::Project(Box::new(l))),
+        Err(e) => match std::env::var("COMPOSE_PROJECT_NAME") {
+            Ok(name) if !name.is_empty() => Ok(ProjectOrName::Name(name.to_lowercase())),
+            _ => Err(e),
+        },
+    }
+}
+
+/// What [`load_project_or_name`] found.
+pub enum ProjectOrName {
+    Project(Box<Loaded>),
+    Name(String),
 }
 
 /// The project flags every verb shares (`-f`, `-p`, `--project-directory`, ...).

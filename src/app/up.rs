@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::engine::EngineOptions;
 use super::lifecycle::{self, Executor};
 use super::{AppError, ProjectOptions};
-use crate::plan::{self, Disabled, UpOptions as PlanUpOptions};
+use crate::plan::{self, UpOptions as PlanUpOptions};
 use crate::progress::{Event, Progress, Status};
 use crate::state::{self, ProjectLock};
 
@@ -40,9 +40,7 @@ pub async fn run(
         .unwrap_or(false);
     let plan = plan::up(
         project,
-        // Services disabled by profiles are not known here yet: their containers count as
-        // orphans (a warning, or removed with --remove-orphans).
-        &Disabled::new(),
+        &loaded.disabled,
         &observed,
         &PlanUpOptions {
             services: opts.services.clone(),

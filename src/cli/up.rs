@@ -7,6 +7,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::app::down::{self as app_down, DownOptions};
 use crate::app::up::{self as app_up, UpOptions};
+use crate::plan::RemoveImages;
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
@@ -60,9 +61,21 @@ pub struct DownArgs {
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")
+    #[arg(long, value_name = "type")]
+    pub rmi: Option<String>,
     /// Specify a shutdown timeout in seconds
     #[arg(short, long, allow_negative_numbers = true)]
     pub timeout: Option<i64>,
+}
+
+/// compose's `--rmi` values; anything else is its error (exit 1, as compose).
+fn parse_rmi(v: &str) -> Result<RemoveImages, String> {
+    match v {
+        "local" => Ok(RemoveImages::Local),
+        "all" => Ok(RemoveImages::All),
+        other => Err(format!("invalid value for --rmi: {other:?}")),
+    }
 }
 
 pub(crate) fn timeout(t: Option<i64>) -> Option<Duration> {
@@ -103,12 +116,20 @@ pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
 }
 
 pub fn run_down(global: &GlobalArgs, args: &DownArgs) -> i32 {
+    let rmi = match args.rmi.as_deref().map(parse_rmi).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let opts = DownOptions {
         project: global.project_options(),
         engine: global.engine_options(),
         services: args.services.clone(),
         volumes: args.volumes,
         remove_orphans: args.remove_orphans,
+        rmi,
         timeout: timeout(args.timeout),
     };
     let Some(mode) = super::progress_mode_or_report(global) else {

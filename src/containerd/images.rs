@@ -99,10 +99,20 @@ impl Client {
     /// Deletes the record `name` (its content goes with the next garbage collection, unless
     /// another record uses it). Returns false when there was no such record.
     pub async fn image_delete(&self, name: &str) -> Result<bool> {
+        self.image_delete_inner(name, false).await
+    }
+
+    /// Deletes the record `name` and waits for the garbage collection that follows, so its
+    /// blobs and unpacked snapshots are gone when this returns (`down --rmi`).
+    pub async fn image_delete_sync(&self, name: &str) -> Result<bool> {
+        self.image_delete_inner(name, true).await
+    }
+
+    async fn image_delete_inner(&self, name: &str, sync: bool) -> Result<bool> {
         match ImagesClient::new(self.channel.clone())
             .delete(self.request(DeleteImageRequest {
                 name: name.to_owned(),
-                sync: false,
+                sync,
                 target: None,
             }))
             .await

@@ -47,6 +47,19 @@ pub fn build(
     settings: &ProjectSettings,
     warnings: &mut Vec<String>,
 ) -> Result<Project> {
+    build_with_disabled(loaded, env, fs, settings, warnings).map(|(p, _)| p)
+}
+
+/// [`build`], also returning the services left out (by profiles, or by not being among the
+/// services named and their dependencies) with their profiles: compose's `DisabledServices`,
+/// whose containers are not orphans.
+pub fn build_with_disabled(
+    loaded: &Loaded,
+    env: &Env,
+    fs: &dyn Fs,
+    settings: &ProjectSettings,
+    warnings: &mut Vec<String>,
+) -> Result<(Project, IndexMap<String, Vec<String>>)> {
     let mut model = loaded.model.clone();
     if let Some(m) = model.as_map_mut() {
         m.shift_remove("name");
@@ -87,7 +100,12 @@ pub fn build(
     }
     without_unnecessary_resources(&mut st.project);
     select_services(&mut st, &settings.services)?;
-    Ok(st.project)
+    let disabled = st
+        .disabled
+        .iter()
+        .map(|(n, s)| (n.clone(), s.profiles.clone()))
+        .collect();
+    Ok((st.project, disabled))
 }
 
 /// Compose moves `x-*` keys found below a service into an `#extensions` entry before decoding;

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 pub use down::{down, rm, start, stop};
 pub use graph::ServiceGraph;
-pub use observed::{labels, ContainerState, ImageFact, Observed, ObservedContainer};
+pub use observed::{
+    labels, project_from_resources, ContainerState, ImageFact, Observed, ObservedContainer,
+};
 pub use ops::{Condition, ContainerRef, Edge, Node, Op, Plan};
 pub use restart::{restart, RestartOptions};
 pub use up::{container_labels, up};

@@ -116,3 +116,65 @@ impl Observed {
             .filter(move |c| c.label(labels::PROJECT) == Some(project))
     }
 }
+
+/// The project as compose rebuilds it from what exists when no Compose file is read (`down -p
+/// NAME`; compose `getProjectWithResources`): one service per service label of the project's
+/// non-one-off containers, with the image its first container was made from (`images`: by
+/// container name) and the dependencies its `depends_on` label records, and the volumes
+/// labelled with the project, under their own names.
+pub fn project_from_resources(
+    name: &str,
+    observed: &Observed,
+    images: &BTreeMap<String, String>,
+    project_volumes: &[String],
+) -> crate::model::types::Project {
+    use crate::model::types::{Project, ServiceConfig, ServiceDependency, VolumeConfig};
+    let mut p = Project {
+        name: name.to_owned(),
+        ..Project::default()
+    };
+    for c in observed.of_project(name).filter(|c| !c.is_oneoff()) {
+        let service = c.service().to_owned();
+        if service.is_empty() || p.services.contains_key(&service) {
+            continue;
+        }
+        let mut s = ServiceConfig {
+            name: service.clone(),
+            image: images.get(&c.name).cloned().unwrap_or_default(),
+            ..ServiceConfig::default()
+        };
+        let deps = c.labels.get(labels::DEPENDS_ON).map(String::as_str);
+        for dep in deps.unwrap_or("").split(',').filter(|d| !d.is_empty()) {
+            let mut parts = dep.split(':');
+            let dep_name = parts.next().unwrap_or_default().to_owned();
+            let condition = parts.next().unwrap_or("service_started").to_owned();
+            let restart = parts.next() == Some("true");
+            s.depends_on.insert(
+                dep_name,
+                ServiceDependency {
+                    condition,
+                    restart,
+                    required: true,
+                    ..ServiceDependency::default()
+                },
+            );
+        }
+        p.services.insert(service, s);
+    }
+    // A dependency with no container left is no service here: drop the edge, as the graph
+    // would otherwise refuse it.
+    let known: BTreeSet<String> = p.services.keys().cloned().collect();
+    for s in p.services.values_mut() {
+        s.depends_on.retain(|d, _| known.contains(d));
+    }
+    for v in project_volumes {
+        p.volumes.insert(
+            v.clone(),
+            VolumeConfig {
+                name: v.clone(),
+                ..VolumeConfig::default()
+            },
+        );
+    }
+    p
+}

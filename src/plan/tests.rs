@@ -849,3 +849,55 @@ fn restart_flag_is_recorded_on_the_edge() {
         .iter()
         .any(|e| e.restart && e.condition == Condition::Started));
 }
+
+#[test]
+fn down_with_no_compose_file_works_from_labels() {
+    // What `down -p p` rebuilds when it reads no file: services from the containers, their
+    // order from the depends_on label, volumes by name.
+    let mut web = stale("web", 1);
+    web.labels.insert(
+        labels::DEPENDS_ON.into(),
+        "db:service_healthy:false,gone:service_started:true".into(),
+    );
+    let mut o = observed(vec![
+        web,
+        stale("db", 1),
+        stale("db", 2),
+        oneoff("web", "abc"),
+    ]);
+    o.volumes.insert("p_data".into());
+    let images = BTreeMap::from([("p-web-1".to_string(), "nginx:1".to_string())]);
+    let p = project_from_resources("p", &o, &images, &["p_data".to_string()]);
+    assert_eq!(p.service_names(), ["db", "web"]);
+    assert_eq!(
+        (
+            p.services["web"].image.as_str(),
+            p.services["db"].image.as_str()
+        ),
+        ("nginx:1", "")
+    );
+    assert_eq!(
+        p.services["web"].depends_on.keys().collect::<Vec<_>>(),
+        ["db"]
+    );
+    assert_eq!(
+        p.services["web"].depends_on["db"].condition,
+        "service_healthy"
+    );
+    let opts = DownOptions {
+        volumes: true,
+        remove_orphans: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        down(&p, &none(), &o, &opts).unwrap().to_string(),
+        "stop p-web-1 (running)\n\
+         remove p-web-1 (down)\n\
+         remove p-web-run-abc (one-off container)\n\
+         stop p-db-1 (running)\n\
+         remove p-db-1 (down)\n\
+         stop p-db-2 (running)\n\
+         remove p-db-2 (down)\n\
+         remove volume p_data (--volumes)\n"
+    );
+}

@@ -26,7 +26,8 @@
 //! | `container_name`, `labels`, `label_file`, `scale`, `deploy.replicas`, `depends_on`, `profiles`, `attach`, `develop`, `extends` | model/plan/app (labels go on the containerd container, not in the spec, as Docker) |
 //! | `deploy.{mode,labels,placement,update_config,rollback_config,endpoint_mode}`, `deploy.resources.reservations.cpus` | ignored, as Docker Compose ignores them (Swarm only) |
 //! | `blkio_config`, `cpu_count`, `cpu_percent`, `credential_spec`, `gpus`, `deploy.resources.*.devices`, `deploy.resources.*.generic_resources`, `isolation`, `runtime`, `storage_opt`, `volume_driver` | warned: not implemented |
-//! | `security_opt` `label=…`, `seccomp=<profile>`, Docker's default seccomp profile | warned: not applied |
+//! | `security_opt` `seccomp=unconfined`, Docker's default seccomp filter | here ([`super::seccomp`]) |
+//! | `security_opt` `label=…`, `seccomp=<profile>` | warned: not applied |
 
 use super::Notes;
 #[cfg(doc)]

@@ -4,8 +4,9 @@
 //! in [`Facts`].
 //!
 //! The reference is what the Docker daemon builds for the container Docker Compose creates
-//! (moby `daemon/oci_linux.go`, `oci/defaults.go`, `oci/caps`). Differences: no seccomp profile
-//! yet (warned), no AppArmor `docker-default` profile (a named `apparmor=` profile is applied),
+//! (moby `daemon/oci_linux.go`, `oci/defaults.go`, `oci/caps`), with Docker's default seccomp
+//! filter ([`seccomp`]). Differences: custom `seccomp=<file>` profiles are not applied (warned),
+//! no AppArmor `docker-default` profile (a named `apparmor=` profile is applied),
 //! no time namespace, no default rlimits (they are inherited from containerd's shim, as Docker's
 //! are from dockerd), and ro binds are `ro` rather than recursively read-only unless asked
 //! (`bind.recursive: readonly`). Labels are not put in the spec: they belong on the containerd
@@ -13,10 +14,12 @@
 //! does. The key-by-key table is in [`ignored`].
 
 mod error;
+pub mod etc;
 pub mod ignored;
 mod linux;
 mod mounts;
 mod process;
+mod seccomp;
 mod security;
 mod stop;
 mod user;
@@ -213,12 +216,8 @@ fn build_spec(
             "security_opt \"seccomp\"".into(),
             format!("custom seccomp profiles ({p}) are not applied yet; the container runs without a seccomp filter"),
         ));
-    } else if !sec.seccomp_unconfined && !privileged {
-        notes.push((
-            "seccomp".into(),
-            "Docker's default seccomp profile is not applied yet; the container runs without a seccomp filter".into(),
-        ));
     }
+    let default_seccomp = sec.seccomp_profile.is_none() && !sec.seccomp_unconfined && !privileged;
 
     // process
     let mut args = process::args(service, img)?;
@@ -249,7 +248,8 @@ fn build_spec(
         facts.group.as_deref(),
     )
     .map_err(|m| Fail::new(format!("user {user_spec:?}"), m))?;
-    let caps = security::to_capabilities(&security::capability_names(service)?)?;
+    let cap_names = security::capability_names(service)?;
+    let caps = security::to_capabilities(&cap_names)?;
     // oci_spec's builders start from its own defaults (youki's): every field berth leaves
     // alone is cleared after building.
     let mut capabilities = LinuxCapabilitiesBuilder::default()
@@ -340,6 +340,12 @@ fn build_spec(
     let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     linux.set_masked_paths(confined.then(|| list(MASKED_PATHS)));
     linux.set_readonly_paths(confined.then(|| list(READONLY_PATHS)));
+    if default_seccomp {
+        linux.set_seccomp(Some(seccomp::default_profile(
+            &cap_names,
+            std::env::consts::ARCH,
+        )?));
+    }
 
     let rootfs = if facts.rootfs.as_os_str().is_empty() {
         PathBuf::from("rootfs")
