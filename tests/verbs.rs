@@ -306,14 +306,15 @@ impl Case {
     }
 }
 
-/// `talker` says three lines (one on stderr) and waits, ending with code 5 on SIGUSR1 and 0
-/// on SIGTERM; `echo` says one line and exits 3.
+/// `talker` writes `two` on stderr, a second later `one` and `three` on stdout (the two pipes
+/// are read apart, so only the pause makes the order in the file sure), and waits, ending with
+/// code 5 on SIGUSR1 and 0 on SIGTERM; `echo` says one line and exits 3.
 const STACK: &str = r#"services:
   talker:
     image: IMG
     network_mode: none
     stop_grace_period: 2s
-    command: ["sh", "-c", "trap 'echo got-usr1; exit 5' USR1; trap 'exit 0' TERM; echo one; echo two >&2; echo three; while true; do sleep 1; done"]
+    command: ["sh", "-c", "trap 'echo got-usr1; exit 5' USR1; trap 'exit 0' TERM; echo two >&2; sleep 1; echo one; echo three; while true; do sleep 1; done"]
   echo:
     image: IMG
     network_mode: none

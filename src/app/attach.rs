@@ -16,7 +16,7 @@ use super::follow::{short_name, Follower, LogOutput, LogSink};
 use super::lifecycle::{self, Executor};
 use super::{AppError, Loaded};
 use crate::containerd::Client;
-use crate::plan::{self, Disabled, StartOptions, StopOptions};
+use crate::plan::{self, StartOptions, StopOptions};
 use crate::progress::Progress;
 use crate::state;
 
@@ -121,7 +121,7 @@ pub async fn begin<'a>(
 
     let plan = plan::start(
         project,
-        &Disabled::new(),
+        &session.loaded.disabled,
         &observed,
         &StartOptions {
             services: opts.services.clone(),
@@ -147,7 +147,7 @@ pub async fn stop(
     let observed = lifecycle::observe(&session.client, project).await?;
     let plan = plan::stop(
         project,
-        &Disabled::new(),
+        &session.loaded.disabled,
         &observed,
         &StopOptions {
             services: services.to_vec(),

@@ -9,7 +9,7 @@ use super::engine::EngineOptions;
 use super::lifecycle::{self, Executor};
 use super::{AppError, Loaded, ProjectOptions};
 use crate::containerd::{Client, TaskStatus};
-use crate::plan::{self, Disabled, Plan, RestartOptions, RmOptions, StartOptions, StopOptions};
+use crate::plan::{self, Plan, RestartOptions, RmOptions, StartOptions, StopOptions};
 use crate::progress::{container_id, Event, Progress, Status};
 use crate::state::{self, ProjectLock};
 
@@ -66,7 +66,7 @@ pub async fn start(
     let observed = lifecycle::observe(&client, &loaded.project).await?;
     let plan = plan::start(
         &loaded.project,
-        &Disabled::new(),
+        &loaded.disabled,
         &observed,
         &StartOptions {
             services: opts.services.clone(),
@@ -89,7 +89,7 @@ pub async fn stop(
     let observed = lifecycle::observe(&client, &loaded.project).await?;
     let plan = plan::stop(
         &loaded.project,
-        &Disabled::new(),
+        &loaded.disabled,
         &observed,
         &StopOptions {
             services: opts.services.clone(),
@@ -111,7 +111,7 @@ pub async fn restart(
     let observed = lifecycle::observe(&client, &loaded.project).await?;
     let plan = plan::restart(
         &loaded.project,
-        &Disabled::new(),
+        &loaded.disabled,
         &observed,
         &RestartOptions {
             services: opts.services.clone(),
@@ -146,7 +146,7 @@ pub async fn rm_plan(
         let observed = lifecycle::observe(&client, &loaded.project).await?;
         let plan = plan::stop(
             &loaded.project,
-            &Disabled::new(),
+            &loaded.disabled,
             &observed,
             &StopOptions {
                 services: opts.services.clone(),
@@ -159,7 +159,7 @@ pub async fn rm_plan(
     let observed = lifecycle::observe(&client, &loaded.project).await?;
     let plan = plan::rm(
         &loaded.project,
-        &Disabled::new(),
+        &loaded.disabled,
         &observed,
         &RmOptions {
             services: opts.services.clone(),
