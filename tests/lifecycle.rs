@@ -291,10 +291,6 @@ fn up_ps_converge_and_down() {
     let p = &case.project;
     let (sleeper, echo) = (format!("{p}-sleeper-1"), format!("{p}-echo-1"));
 
-    // `up` without -d is refused for now, with the exit code of an unknown verb
-    let o = case.berth(&["up"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-
     let o = case.berth(&["up", "-d"]);
     assert!(o.status.success(), "up -d: {}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);

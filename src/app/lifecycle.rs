@@ -282,7 +282,7 @@ impl<'a> Executor<'a> {
         let node = &plan.nodes[i];
         for e in &node.after {
             let target = &plan.nodes[e.node].op;
-            if let Some(w) = super::wait::edge(
+            if let Some(w) = super::converge_wait::edge(
                 self.client,
                 &self.lib,
                 self.progress,
@@ -458,6 +458,31 @@ impl<'a> Executor<'a> {
                     })?;
                 self.progress.send(Event::stopped(&pid));
                 Ok(())
+            }
+            Op::RestartContainer { target, timeout } => {
+                let pid = container_id(&target.name);
+                self.progress.send(Event::new(
+                    &pid,
+                    crate::progress::Status::Working,
+                    "Restarting",
+                ));
+                let r = async {
+                    self.stop(&target.id, Some(&target.service), *timeout)
+                        .await?;
+                    self.start(&target.id).await
+                }
+                .await;
+                match r {
+                    Ok(()) => {
+                        self.progress.send(Event::started(&pid));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.progress
+                            .send(Event::error_message(&pid, e.to_string()));
+                        Err(e)
+                    }
+                }
             }
             Op::RemoveContainer { target, volumes } => {
                 let pid = container_id(&target.name);
@@ -747,8 +772,9 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Stops container `id`'s task: the stop signal, the grace period, then SIGKILL; then
-    /// deletes the task. A container with no running task has nothing to stop.
+    /// Stops container `id`'s task: the stop signal, the grace period, then SIGKILL. The
+    /// stopped task is kept, so `ps` shows the exit code (as Docker's `Exited (0)`); `start`
+    /// and `remove` delete it. A container with no running task has nothing to stop.
     async fn stop(
         &self,
         id: &str,
@@ -794,7 +820,6 @@ impl<'a> Executor<'a> {
                 client.task_wait(id).await?;
             }
         }
-        client.task_delete(id).await?;
         Ok(())
     }
 

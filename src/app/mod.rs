@@ -1,16 +1,25 @@
 //! One method per verb. The app layer resolves what the pure layers need from the world (the
 //! environment, which files to load, their content) and passes it in as data.
 
+pub mod attach;
 pub mod config;
+pub mod control;
+pub mod converge_wait;
 pub mod down;
 pub mod engine;
 pub mod facts;
 pub mod health;
+pub mod follow;
 pub mod images;
+pub mod kill;
 pub mod lifecycle;
+pub mod logs;
+pub mod ls;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod storage;
+pub mod top;
 pub mod up;
 pub mod wait;
 

@@ -77,7 +77,7 @@ pub async fn run(
     warnings.append(&mut exec.warnings);
     result?;
     if opts.wait && !opts.no_start {
-        super::wait::project(
+        super::converge_wait::project(
             &client,
             &state::lib_dir(),
             progress,

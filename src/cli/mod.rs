@@ -1,11 +1,15 @@
 //! The command line, following `docker compose`: clap structs, one file per verb that is built.
 //! Handlers fill an options struct, call `app`, and are the only place that prints.
 
+mod attached;
 mod config;
+mod control;
 mod images;
+mod logs;
 mod ps;
 mod pull;
 mod table;
+mod top;
 mod up;
 mod version;
 
@@ -86,7 +90,7 @@ pub enum Command {
     /// Copy files/folders between a service container and the local filesystem
     Cp(NotYet),
     /// Creates containers for a service
-    Create(NotYet),
+    Create(control::CreateArgs),
     /// Stop and remove containers, networks
     Down(up::DownArgs),
     /// Receive real time events from containers
@@ -96,15 +100,15 @@ pub enum Command {
     /// List images used by the created containers
     Images(images::ImagesArgs),
     /// Force stop service containers
-    Kill(NotYet),
+    Kill(control::KillArgs),
     /// View output from containers
-    Logs(NotYet),
+    Logs(logs::LogsArgs),
     /// List running compose projects
-    Ls(NotYet),
+    Ls(top::LsArgs),
     /// Pause services
-    Pause(NotYet),
+    Pause(control::ServicesArgs),
     /// Print the public port for a port binding
-    Port(NotYet),
+    Port(top::PortArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Pull service images
@@ -112,29 +116,29 @@ pub enum Command {
     /// Push service images
     Push(NotYet),
     /// Restart service containers
-    Restart(NotYet),
+    Restart(control::RestartArgs),
     /// Removes stopped service containers
-    Rm(NotYet),
+    Rm(control::RmArgs),
     /// Run a one-off command on a service
     Run(NotYet),
     /// Scale services
     Scale(NotYet),
     /// Start services
-    Start(NotYet),
+    Start(control::ServicesArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(NotYet),
     /// Stop services
-    Stop(NotYet),
+    Stop(control::StopArgs),
     /// Display the running processes
-    Top(NotYet),
+    Top(top::TopArgs),
     /// Unpause services
-    Unpause(NotYet),
+    Unpause(control::ServicesArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Show the berth version information
     Version(version::VersionArgs),
     /// Block until the first service container stops
-    Wait(NotYet),
+    Wait(control::WaitArgs),
     /// Watch build context for service and rebuild/refresh containers when files are updated
     Watch(NotYet),
 }
@@ -278,7 +282,7 @@ where
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(logs::follow_short_flag(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -293,6 +297,19 @@ pub fn run() -> i32 {
         Command::Up(args) => up::run_up(&cli.global, args),
         Command::Down(args) => up::run_down(&cli.global, args),
         Command::Ps(args) => ps::run(&cli.global, args),
+        Command::Logs(args) => logs::run(&cli.global, args),
+        Command::Start(args) => control::run_start(&cli.global, args),
+        Command::Stop(args) => control::run_stop(&cli.global, args),
+        Command::Restart(args) => control::run_restart(&cli.global, args),
+        Command::Kill(args) => control::run_kill(&cli.global, args),
+        Command::Rm(args) => control::run_rm(&cli.global, args),
+        Command::Pause(args) => control::run_pause(&cli.global, args, false),
+        Command::Unpause(args) => control::run_pause(&cli.global, args, true),
+        Command::Create(args) => control::run_create(&cli.global, args),
+        Command::Wait(args) => control::run_wait(&cli.global, args),
+        Command::Top(args) => top::run_top(&cli.global, args),
+        Command::Ls(args) => top::run_ls(&cli.global, args),
+        Command::Port(args) => top::run_port(&cli.global, args),
         Command::Version(args) => version::run(args),
         other => {
             let _ = writeln!(

@@ -27,20 +27,51 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Filter services by a property (supported filters: status)
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+/// The statuses of `--status` and `--filter status=X` (compose `parseFilter`).
+fn statuses(args: &PsArgs) -> Result<Vec<String>, String> {
+    let mut out = args.status.clone();
+    if let Some(f) = args.filter.as_deref().filter(|f| !f.is_empty()) {
+        match f.split_once('=') {
+            None => return Err("arguments to --filter should be in form KEY=VAL".into()),
+            Some(("status", v)) => out.push(v.to_owned()),
+            Some(("source", _)) => return Err("not implemented".into()),
+            Some((k, _)) => return Err(format!("unknown filter {k}")),
+        }
+    }
+    Ok(out)
 }
 
 pub fn run(global: &GlobalArgs, args: &PsArgs) -> i32 {
+    let statuses = match statuses(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let opts = PsOptions {
         project: global.project_options(),
         engine: global.engine_options(),
         services: args.services.clone(),
-        all: args.all,
+        all: args.all || !statuses.is_empty(),
     };
     super::with_runtime(|| async {
         let mut warnings = Vec::new();
         let result = app::run(&opts, &mut warnings).await;
         print_warnings(&warnings);
         let rows = match result {
+            Ok(r) if !statuses.is_empty() => r
+                .into_iter()
+                .filter(|r| statuses.contains(&r.state))
+                .collect::<Vec<_>>(),
             Ok(r) => r,
             Err(e) => {
                 eprintln!("{e}");

@@ -37,6 +37,24 @@ pub struct UpArgs {
     /// Maximum duration to wait for the project to be running|healthy
     #[arg(long, allow_negative_numbers = true)]
     pub wait_timeout: Option<i64>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services. Incompatible with --attach-dependencies.
+    #[arg(long, value_name = "SERVICE")]
+    pub attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    pub no_attach: Vec<String>,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
 }
 
 #[derive(Args, Debug)]
@@ -66,14 +84,20 @@ fn parse_rmi(v: &str) -> Result<RemoveImages, String> {
     }
 }
 
-fn timeout(t: Option<i64>) -> Option<Duration> {
+pub(crate) fn timeout(t: Option<i64>) -> Option<Duration> {
     t.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
 }
 
 pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
-    if !args.detach && !args.no_start && !args.wait {
-        eprintln!("berth: 'up' without -d is not implemented yet");
-        return 2;
+    // compose: --wait implies detached mode
+    let detach = args.detach || args.wait;
+    if detach
+        && (args.abort_on_container_exit
+            || args.exit_code_from.is_some()
+            || !args.attach.is_empty())
+    {
+        eprintln!("--detach cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies");
+        return 1;
     }
     let opts = UpOptions {
         project: global.project_options(),
@@ -91,6 +115,9 @@ pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
     let Some(mode) = super::progress_mode_or_report(global) else {
         return 1;
     };
+    if !detach && !args.no_start {
+        return super::attached::run(global, args, opts, mode);
+    }
     let opts = &opts;
     super::run_with_progress(mode, "Running", |reporter| async move {
         let mut warnings = Vec::new();

@@ -11,6 +11,7 @@
 pub mod driver;
 pub mod format;
 pub mod options;
+pub mod prefix;
 pub mod read;
 
 pub use format::{Entry, Stream};

@@ -1,4 +1,4 @@
-//! What `up`, `down`, `start`, `stop` and `rm` should do, as pure functions of the project, the
+//! What `up`, `down`, `start`, `stop`, `restart` and `rm` should do, as pure functions of the project, the
 //! observed state and the options: each returns a [`Plan`], a DAG of small operations with the
 //! reason each exists. The rules are Docker Compose v2.26's (`pkg/compose/convergence.go`,
 //! `create.go`, `down.go`, `start.go`, `stop.go`, `remove.go`, `dependencies.go`); each function
@@ -11,6 +11,7 @@ mod graph;
 mod observed;
 mod ops;
 mod schedule;
+mod restart;
 mod up;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use observed::{
 };
 pub use ops::{Condition, ContainerRef, Edge, Node, Op, Plan};
 pub use schedule::Scheduler;
+pub use restart::{restart, RestartOptions};
 pub use up::{container_labels, up};
 
 /// Services disabled by profiles, with their profiles: they are not orphans, and a required

@@ -73,6 +73,11 @@ pub enum Op {
         target: ContainerRef,
         timeout: Option<Duration>,
     },
+    /// Stop a container if it runs, then start it again (`restart`).
+    RestartContainer {
+        target: ContainerRef,
+        timeout: Option<Duration>,
+    },
     /// Remove a stopped container (`volumes`: its anonymous volumes too).
     RemoveContainer {
         target: ContainerRef,
@@ -111,6 +116,7 @@ impl Op {
             Op::RecreateContainer { name, .. } => format!("recreate {name}"),
             Op::StartContainer { name, .. } => format!("start {name}"),
             Op::StopContainer { target, .. } => format!("stop {}", target.name),
+            Op::RestartContainer { target, .. } => format!("restart {}", target.name),
             Op::RemoveContainer { target, .. } => format!("remove {}", target.name),
             Op::ScaleDown { target, .. } => format!("scale down {}", target.name),
             Op::RemoveOrphan { target, .. } => format!("remove orphan {}", target.name),
@@ -126,6 +132,7 @@ impl Op {
             | Op::StartContainer { name, .. }
             | Op::Keep { name, .. } => Some(name),
             Op::StopContainer { target, .. }
+            | Op::RestartContainer { target, .. }
             | Op::RemoveContainer { target, .. }
             | Op::ScaleDown { target, .. }
             | Op::RemoveOrphan { target, .. } => Some(&target.name),
