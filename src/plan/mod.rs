@@ -10,8 +10,8 @@ mod down;
 mod graph;
 mod observed;
 mod ops;
-mod schedule;
 mod restart;
+mod schedule;
 mod up;
 
 #[cfg(test)]
@@ -26,8 +26,8 @@ pub use observed::{
     labels, project_from_resources, ContainerState, ImageFact, Observed, ObservedContainer,
 };
 pub use ops::{Condition, ContainerRef, Edge, Node, Op, Plan};
-pub use schedule::Scheduler;
 pub use restart::{restart, RestartOptions};
+pub use schedule::Scheduler;
 pub use up::{container_labels, up};
 
 /// Services disabled by profiles, with their profiles: they are not orphans, and a required
