@@ -246,7 +246,7 @@ impl Plan {
             .filter(|n| !matches!(n.op, Op::Keep { .. }))
     }
 
-    fn render_node(&self, node: &Node) -> String {
+    pub(crate) fn render_node(&self, node: &Node) -> String {
         let mut line = format!("{} ({})", node.op.describe(), node.reason);
         let waits: Vec<String> = node
             .after

@@ -944,3 +944,26 @@ fn down_with_no_compose_file_works_from_labels() {
          remove volume p_data (--volumes)\n"
     );
 }
+
+#[test]
+fn joining_a_services_ipc_waits_for_it_to_run_before_create() {
+    let mut probe = deps(svc("busybox"), &[("owner", "service_started")]);
+    probe.ipc = "service:owner".into();
+    let p = project(&[("owner", svc("busybox")), ("probe", probe)]);
+    let plan = up(&p, &none(), &observed(vec![]), &UpOptions::default()).unwrap();
+    let text = plan.to_string();
+    let pos = |needle: &str| {
+        plan.nodes
+            .iter()
+            .position(|n| plan.render_node(n).starts_with(needle))
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    };
+    let (start_owner, create_probe) = (pos("start p-owner-1"), pos("create p-probe-1"));
+    assert!(
+        plan.nodes[create_probe]
+            .after
+            .iter()
+            .any(|e| e.node == start_owner),
+        "{text}"
+    );
+}
