@@ -24,7 +24,7 @@ use crate::image::store::SNAPSHOTTER;
 use crate::logs::{DriverConfig, Rotation};
 use crate::model::project::image_name;
 use crate::model::types::{Project, ServiceConfig};
-use crate::plan::{labels, ContainerState, ImageFact, Observed, ObservedContainer, Op, Plan};
+use crate::plan::{labels, restart, ContainerState, ImageFact, Observed, ObservedContainer, Op, Plan};
 use crate::progress::{container_id, Event, Progress};
 use crate::spec::{self, CgroupVersion, Facts};
 
@@ -53,6 +53,8 @@ pub struct Executor<'a> {
     pub warnings: Vec<String>,
     /// Images resolved so far, by service.
     images: BTreeMap<String, LocalImage>,
+    /// What containerd's restart monitor can do, asked once when first needed.
+    restart_support: Option<restart::MonitorSupport>,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -191,6 +193,7 @@ impl<'a> Executor<'a> {
             config_files: String::new(),
             warnings: Vec::new(),
             images: BTreeMap::new(),
+            restart_support: None,
         }
     }
 
@@ -435,6 +438,7 @@ impl<'a> Executor<'a> {
             .services
             .get(service)
             .ok_or_else(|| AppError::Other(format!("no such service: {service}")))?;
+        restart::policy(service, s).map_err(AppError::Other)?;
         let image = self.image(service, s).await?;
         let top = image
             .chain_ids
@@ -534,39 +538,91 @@ impl<'a> Executor<'a> {
             .map_err(|e| AppError::Other(format!("create {}: {e}", dir.display())))?;
         let exe = std::env::current_exe()
             .map_err(|e| AppError::Other(format!("find berth's own binary: {e}")))?;
+        let service = client
+            .container_get(id)
+            .await?
+            .and_then(|c| c.labels.get(labels::SERVICE).cloned());
         let uri = DriverConfig {
             dir: Some(dir),
-            rotation: self.rotation(id).await,
+            rotation: self.rotation(service.as_deref()),
         }
         .uri(&exe);
-        client
+        match client
             .task_create(id, &mounts, &Stdio::log_uri(&uri))
-            .await?;
-        if let Err(e) = client.task_start(id).await {
-            let _ = client.task_delete(id).await;
-            return Err(e.into());
+            .await
+        {
+            Ok(_) => {
+                if let Err(e) = client.task_start(id).await {
+                    let _ = client.task_delete(id).await;
+                    return Err(e.into());
+                }
+            }
+            // containerd's restart monitor got there first (the container still carried its
+            // labels): its task logs through the same URI, so that is a start.
+            Err(e) if e.code() == Some(Code::AlreadyExists) => {}
+            Err(e) => return Err(e.into()),
         }
+        let mut update = self.restart_labels(service.as_deref(), &uri).await?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        client
-            .container_update_labels(
-                id,
-                &BTreeMap::from([(STARTED_AT_LABEL.to_owned(), Some(now))]),
-            )
-            .await?;
+        update.insert(STARTED_AT_LABEL.to_owned(), Some(now));
+        client.container_update_labels(id, &update).await?;
+        Ok(())
+    }
+
+    /// The restart-monitor labels for a container of `service` whose task logs to `uri` (all
+    /// removed for `restart: no`); a policy the running containerd cannot honour is warned
+    /// about once.
+    async fn restart_labels(
+        &mut self,
+        service: Option<&str>,
+        uri: &str,
+    ) -> Result<BTreeMap<String, Option<String>>, AppError> {
+        let Some((name, s)) = service.and_then(|n| self.project.services.get_key_value(n)) else {
+            return Ok(restart::cleared());
+        };
+        let policy = restart::policy(name, s).map_err(AppError::Other)?;
+        if policy == restart::Policy::No {
+            return Ok(restart::cleared());
+        }
+        let support = match self.restart_support {
+            Some(s) => s,
+            None => {
+                let f = self.client.features().await?;
+                let s = restart::MonitorSupport {
+                    monitor: f.restart_monitor,
+                    policies: f.restart_policies,
+                };
+                self.restart_support = Some(s);
+                s
+            }
+        };
+        let (labels, warning) = restart::start_labels(name, policy, support, uri);
+        if let Some(w) = warning {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
+        Ok(labels)
+    }
+
+    /// Takes container `id` out of the restart monitor's hands, before berth stops or removes
+    /// it: otherwise the monitor would start it again (or kill it mid-grace-period).
+    async fn unmonitor(&self, id: &str) -> Result<(), AppError> {
+        let Some(c) = self.client.container_get(id).await? else {
+            return Ok(());
+        };
+        if c.labels.keys().any(|k| restart::ALL.contains(&k.as_str())) {
+            self.client
+                .container_update_labels(id, &restart::cleared())
+                .await?;
+        }
         Ok(())
     }
 
     /// The json-file rotation from the service's `logging.options`.
-    async fn rotation(&mut self, id: &str) -> Rotation {
-        let service = self
-            .client
-            .container_get(id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.labels.get(labels::SERVICE).cloned());
+    fn rotation(&mut self, service: Option<&str>) -> Rotation {
         let logging = service
-            .and_then(|s| self.project.services.get(&s))
+            .and_then(|s| self.project.services.get(s))
             .and_then(|s| s.logging.clone());
         let Some(logging) = logging else {
             return Rotation::default();
@@ -600,6 +656,7 @@ impl<'a> Executor<'a> {
         timeout: Option<Duration>,
     ) -> Result<(), AppError> {
         let client = self.client;
+        self.unmonitor(id).await?;
         let Some(task) = client.task_get(id).await? else {
             return Ok(());
         };
@@ -646,6 +703,7 @@ impl<'a> Executor<'a> {
     /// its own files.
     async fn remove(&mut self, id: &str) -> Result<(), AppError> {
         let client = self.client;
+        self.unmonitor(id).await?;
         if let Some(t) = client.task_get(id).await? {
             if t.status != TaskStatus::Stopped {
                 client.task_kill(id, SIGKILL, true).await?;

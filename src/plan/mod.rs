@@ -10,6 +10,7 @@ mod down;
 mod graph;
 mod observed;
 mod ops;
+pub mod restart;
 mod up;
 
 #[cfg(test)]
