@@ -287,7 +287,10 @@ impl Case {
             .output()
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let server = out.split("Server:").nth(1).expect("ctr version: no server part");
+        let server = out
+            .split("Server:")
+            .nth(1)
+            .expect("ctr version: no server part");
         let version = server
             .lines()
             .find_map(|l| l.trim().strip_prefix("Version:"))
@@ -340,7 +343,11 @@ fn always_comes_back_with_no_berth_running_and_no_stays_down() {
          \x20 once:\n    image: IMAGE\n    network_mode: none\n    restart: \"no\"\n    command: [\"sh\", \"-c\", \"echo once ran; exit 3\"]\n",
     );
     let p = &case.project;
-    let (keep, crash, once) = (format!("{p}-keep-1"), format!("{p}-crash-1"), format!("{p}-once-1"));
+    let (keep, crash, once) = (
+        format!("{p}-keep-1"),
+        format!("{p}-crash-1"),
+        format!("{p}-once-1"),
+    );
 
     // `output()` waited for berth: from here on no berth command runs until the checks
     let o = case.berth(&["up", "-d"]);
@@ -349,13 +356,23 @@ fn always_comes_back_with_no_berth_running_and_no_stays_down() {
     // the monitor's labels: the log driver's URI goes with them
     let l = case.labels(&keep);
     assert_eq!(l["containerd.io/restart.status"], "running", "{l}");
-    let uri = l["containerd.io/restart.loguri"].as_str().unwrap_or_default();
+    let uri = l["containerd.io/restart.loguri"]
+        .as_str()
+        .unwrap_or_default();
     assert!(uri.starts_with("binary://"), "{l}");
-    assert!(case.labels(&once).get("containerd.io/restart.status").is_none());
+    assert!(case
+        .labels(&once)
+        .get("containerd.io/restart.status")
+        .is_none());
 
     // `once` exits for good; then `keep` is killed behind berth's back
-    assert!(eventually(|| state(&case.ps(), &once) == "exited"), "once never exited");
-    let first = case.running_pid(&keep).expect("keep is not running after up");
+    assert!(
+        eventually(|| state(&case.ps(), &once) == "exited"),
+        "once never exited"
+    );
+    let first = case
+        .running_pid(&keep)
+        .expect("keep is not running after up");
     let k = case.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &keep]);
     assert!(k.status.success(), "ctr tasks kill: {}", text(&k));
 

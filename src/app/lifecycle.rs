@@ -24,7 +24,9 @@ use crate::image::store::SNAPSHOTTER;
 use crate::logs::{DriverConfig, Rotation};
 use crate::model::project::image_name;
 use crate::model::types::{Project, ServiceConfig};
-use crate::plan::{labels, restart, ContainerState, ImageFact, Observed, ObservedContainer, Op, Plan};
+use crate::plan::{
+    labels, restart, ContainerState, ImageFact, Observed, ObservedContainer, Op, Plan,
+};
 use crate::progress::{container_id, Event, Progress};
 use crate::spec::{self, CgroupVersion, Facts};
 
@@ -547,10 +549,7 @@ impl<'a> Executor<'a> {
             rotation: self.rotation(service.as_deref()),
         }
         .uri(&exe);
-        match client
-            .task_create(id, &mounts, &Stdio::log_uri(&uri))
-            .await
-        {
+        match client.task_create(id, &mounts, &Stdio::log_uri(&uri)).await {
             Ok(_) => {
                 if let Err(e) = client.task_start(id).await {
                     let _ = client.task_delete(id).await;

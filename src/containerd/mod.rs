@@ -605,7 +605,10 @@ mod tests {
             None,
         )]);
         let f = Features::detect(&version("2.0.0"), &two);
-        assert!(f.restart_monitor && f.restart_policies, "2.x moved the plugin");
+        assert!(
+            f.restart_monitor && f.restart_policies,
+            "2.x moved the plugin"
+        );
         assert!(
             !f.overlayfs,
             "a plugin that failed to load is not a feature"

@@ -194,16 +194,28 @@ mod tests {
         assert_eq!(policy("a", &svc("")), Ok(Policy::No));
         assert_eq!(policy("a", &svc("no")), Ok(Policy::No));
         assert_eq!(policy("a", &svc("always")), Ok(Policy::Always));
-        assert_eq!(policy("a", &svc("unless-stopped")), Ok(Policy::UnlessStopped));
+        assert_eq!(
+            policy("a", &svc("unless-stopped")),
+            Ok(Policy::UnlessStopped)
+        );
         assert_eq!(policy("a", &svc("on-failure")), Ok(Policy::OnFailure(None)));
-        assert_eq!(policy("a", &svc("on-failure:3")), Ok(Policy::OnFailure(Some(3))));
-        assert_eq!(policy("a", &svc("on-failure:0")), Ok(Policy::OnFailure(None)));
+        assert_eq!(
+            policy("a", &svc("on-failure:3")),
+            Ok(Policy::OnFailure(Some(3)))
+        );
+        assert_eq!(
+            policy("a", &svc("on-failure:0")),
+            Ok(Policy::OnFailure(None))
+        );
     }
 
     #[test]
     fn bad_restart_values_name_service_and_option() {
         let e = policy("web", &svc("sometimes")).unwrap_err();
-        assert!(e.starts_with("service \"web\": restart: invalid restart policy"), "{e}");
+        assert!(
+            e.starts_with("service \"web\": restart: invalid restart policy"),
+            "{e}"
+        );
         assert!(e.contains("\"sometimes\""), "{e}");
         let e = policy("web", &svc("always:2")).unwrap_err();
         assert!(e.contains("only be used with \"on-failure\""), "{e}");
@@ -213,7 +225,10 @@ mod tests {
             "compose reads a count that is not a number as none"
         );
         let e = policy("web", &deploy("any", Some(3))).unwrap_err();
-        assert!(e.starts_with("service \"web\": deploy.restart_policy:"), "{e}");
+        assert!(
+            e.starts_with("service \"web\": deploy.restart_policy:"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -243,10 +258,7 @@ mod tests {
     fn always_on_1_6_sets_status_and_log_uri_only() {
         let (l, w) = start_labels("a", Policy::Always, V16, "binary:///b?x=1");
         assert_eq!(w, None);
-        assert_eq!(
-            set(&l),
-            [(LOG_URI, "binary:///b?x=1"), (STATUS, "running")]
-        );
+        assert_eq!(set(&l), [(LOG_URI, "binary:///b?x=1"), (STATUS, "running")]);
         // the others are removed in the same update
         assert_eq!(l.get(COUNT), Some(&None));
         assert_eq!(l.get(POLICY), Some(&None));
@@ -264,7 +276,11 @@ mod tests {
             assert_eq!(w, None);
             assert_eq!(
                 set(&l),
-                [(LOG_URI, "binary:///b"), (POLICY, name), (STATUS, "running")]
+                [
+                    (LOG_URI, "binary:///b"),
+                    (POLICY, name),
+                    (STATUS, "running")
+                ]
             );
         }
     }
@@ -281,7 +297,10 @@ mod tests {
         let (l, w) = start_labels("job", Policy::OnFailure(Some(2)), V16, "u");
         assert!(set(&l).is_empty());
         let w = w.unwrap();
-        assert!(w.starts_with("service \"job\": restart: on-failure:2 is not honoured"), "{w}");
+        assert!(
+            w.starts_with("service \"job\": restart: on-failure:2 is not honoured"),
+            "{w}"
+        );
         assert!(w.contains("1.6"), "{w}");
     }
 
@@ -303,7 +322,13 @@ mod tests {
 
     #[test]
     fn monitored_is_the_status_label() {
-        assert!(is_monitored(&BTreeMap::from([(STATUS.into(), "running".into())])));
-        assert!(!is_monitored(&BTreeMap::from([(LOG_URI.into(), "u".into())])));
+        assert!(is_monitored(&BTreeMap::from([(
+            STATUS.into(),
+            "running".into()
+        )])));
+        assert!(!is_monitored(&BTreeMap::from([(
+            LOG_URI.into(),
+            "u".into()
+        )])));
     }
 }
