@@ -421,8 +421,8 @@ fn on_failure_is_what_the_containerd_can_do() {
     let jl = case.labels(&job);
     if case.server_is_1_6() {
         // 1.6 would restart it whatever the exit code, forever: berth leaves it and says so, once
-        let warning = format!("service \"job\": restart: on-failure:2 is not honoured");
-        assert_eq!(err.matches(&warning).count(), 1, "{err}");
+        let warning = "service \"job\": restart: on-failure:2 is not honoured";
+        assert_eq!(err.matches(warning).count(), 1, "{err}");
         assert!(jl.get("containerd.io/restart.status").is_none(), "{jl}");
         assert!(jl.get("containerd.io/restart.policy").is_none(), "{jl}");
     } else {
