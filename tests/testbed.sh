@@ -191,6 +191,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.d
 
 [ttrpc]
   address = "$sock.ttrpc"
+
+# The restart monitor checks every 10 s by default; 1 s keeps tests/restart.rs quick. berth
+# never depends on the interval.
+[plugins."io.containerd.internal.v1.restart"]
+  interval = "1s"
 EOF
   _bed_log "starting containerd at $sock (log $log)"
   _bed_spawn "$log" "$pidfile" containerd --config "$BERTH_TEST_RUN_DIR/containerd.toml"

@@ -27,7 +27,10 @@ use crate::image::store::SNAPSHOTTER;
 use crate::logs::{DriverConfig, Rotation};
 use crate::model::project::image_name;
 use crate::model::types::{Project, ServiceConfig};
-use crate::plan::{labels, ContainerState, ImageFact, Observed, ObservedContainer, Op, Plan};
+use crate::plan::{
+    labels, restart_policy as restart, ContainerState, ImageFact, Observed, ObservedContainer, Op,
+    Plan,
+};
 use crate::progress::{container_id, Event, Progress};
 use crate::spec::{self, CgroupVersion, Facts};
 
@@ -63,6 +66,8 @@ pub struct Executor<'a> {
     /// The anonymous volumes (by target) of the container a recreate replaces, for the next
     /// create to re-attach (as compose does), by container name.
     inherit_anonymous: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// What containerd's restart monitor can do, asked once when first needed.
+    restart_support: tokio::sync::OnceCell<restart::MonitorSupport>,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -199,6 +204,7 @@ impl<'a> Executor<'a> {
             images: Mutex::new(BTreeMap::new()),
             failed: AtomicBool::new(false),
             inherit_anonymous: Mutex::new(BTreeMap::new()),
+            restart_support: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -582,6 +588,7 @@ impl<'a> Executor<'a> {
             .services
             .get(service)
             .ok_or_else(|| AppError::Other(format!("no such service: {service}")))?;
+        restart::policy(service, s).map_err(AppError::Other)?;
         let image = self.image(service, s).await?;
         let top = image
             .chain_ids
@@ -715,39 +722,84 @@ impl<'a> Executor<'a> {
         let exe = std::env::current_exe()
             .map_err(|e| AppError::Other(format!("find berth's own binary: {e}")))?;
         super::health::prepare(self, id, &dir).await?;
+        let service = client
+            .container_get(id)
+            .await?
+            .and_then(|c| c.labels.get(labels::SERVICE).cloned());
         let uri = DriverConfig {
             dir: Some(dir),
-            rotation: self.rotation(id).await,
+            rotation: self.rotation(service.as_deref()),
         }
         .uri(&exe);
-        client
-            .task_create(id, &mounts, &Stdio::log_uri(&uri))
-            .await?;
-        if let Err(e) = client.task_start(id).await {
-            let _ = client.task_delete(id).await;
-            return Err(e.into());
+        match client.task_create(id, &mounts, &Stdio::log_uri(&uri)).await {
+            Ok(_) => {
+                if let Err(e) = client.task_start(id).await {
+                    let _ = client.task_delete(id).await;
+                    return Err(e.into());
+                }
+            }
+            // containerd's restart monitor got there first (the container still carried its
+            // labels): its task logs through the same URI, so that is a start.
+            Err(e) if e.code() == Some(Code::AlreadyExists) => {}
+            Err(e) => return Err(e.into()),
         }
+        let mut update = self.restart_labels(service.as_deref(), &uri).await?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        client
-            .container_update_labels(
-                id,
-                &BTreeMap::from([(STARTED_AT_LABEL.to_owned(), Some(now))]),
-            )
+        update.insert(STARTED_AT_LABEL.to_owned(), Some(now));
+        client.container_update_labels(id, &update).await?;
+        Ok(())
+    }
+
+    /// The restart-monitor labels for a container of `service` whose task logs to `uri` (all
+    /// removed for `restart: no`); a policy the running containerd cannot honour is warned
+    /// about once.
+    async fn restart_labels(
+        &self,
+        service: Option<&str>,
+        uri: &str,
+    ) -> Result<BTreeMap<String, Option<String>>, AppError> {
+        let Some((name, s)) = service.and_then(|n| self.project.services.get_key_value(n)) else {
+            return Ok(restart::cleared());
+        };
+        let policy = restart::policy(name, s).map_err(AppError::Other)?;
+        if policy == restart::Policy::No {
+            return Ok(restart::cleared());
+        }
+        let support = *self
+            .restart_support
+            .get_or_try_init(|| async {
+                let f = self.client.features().await?;
+                Ok::<_, AppError>(restart::MonitorSupport {
+                    monitor: f.restart_monitor,
+                    policies: f.restart_policies,
+                })
+            })
             .await?;
+        let (labels, warning) = restart::start_labels(name, policy, support, uri);
+        if let Some(w) = warning {
+            self.warn(w);
+        }
+        Ok(labels)
+    }
+
+    /// Takes container `id` out of the restart monitor's hands, before berth stops or removes
+    /// it: otherwise the monitor would start it again (or kill it mid-grace-period).
+    async fn unmonitor(&self, id: &str) -> Result<(), AppError> {
+        let Some(c) = self.client.container_get(id).await? else {
+            return Ok(());
+        };
+        if c.labels.keys().any(|k| restart::ALL.contains(&k.as_str())) {
+            self.client
+                .container_update_labels(id, &restart::cleared())
+                .await?;
+        }
         Ok(())
     }
 
     /// The json-file rotation from the service's `logging.options`.
-    async fn rotation(&self, id: &str) -> Rotation {
-        let service = self
-            .client
-            .container_get(id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.labels.get(labels::SERVICE).cloned());
+    fn rotation(&self, service: Option<&str>) -> Rotation {
         let logging = service
-            .and_then(|s| self.project.services.get(&s))
+            .and_then(|s| self.project.services.get(s))
             .and_then(|s| s.logging.clone());
         let Some(logging) = logging else {
             return Rotation::default();
@@ -782,6 +834,7 @@ impl<'a> Executor<'a> {
         timeout: Option<Duration>,
     ) -> Result<(), AppError> {
         let client = self.client;
+        self.unmonitor(id).await?;
         let Some(task) = client.task_get(id).await? else {
             return Ok(());
         };
@@ -827,6 +880,7 @@ impl<'a> Executor<'a> {
     /// its own files.
     async fn remove(&self, id: &str) -> Result<(), AppError> {
         let client = self.client;
+        self.unmonitor(id).await?;
         if let Some(t) = client.task_get(id).await? {
             if t.status != TaskStatus::Stopped {
                 client.task_kill(id, SIGKILL, true).await?;

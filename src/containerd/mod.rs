@@ -231,8 +231,11 @@ pub struct Plugins(pub Vec<Plugin>);
 
 /// Plugin type and id of the runc v2 task runtime (`io.containerd.runc.v2` shims).
 pub const TASK_RUNTIME_V2: (&str, &str) = ("io.containerd.runtime.v2", "task");
-/// The restart monitor that restarts containers labelled `containerd.io/restart.status`.
+/// The restart monitor that restarts containers labelled `containerd.io/restart.status`
+/// (1.6 and 1.7; 2.x registers it as [`RESTART_MONITOR_2`]).
 pub const RESTART_MONITOR: (&str, &str) = ("io.containerd.internal.v1", "restart");
+/// The restart monitor as containerd 2.x registers it.
+pub const RESTART_MONITOR_2: (&str, &str) = ("io.containerd.monitor.container.v1", "restart");
 /// The Transfer gRPC service (containerd 1.7 and later).
 pub const TRANSFER_SERVICE: (&str, &str) = ("io.containerd.grpc.v1", "transfer");
 /// The overlayfs snapshotter, the one berth unpacks images into.
@@ -267,7 +270,7 @@ pub struct Features {
 
 impl Features {
     pub fn detect(version: &ServerVersion, plugins: &Plugins) -> Features {
-        let restart_monitor = plugins.has(RESTART_MONITOR);
+        let restart_monitor = plugins.has(RESTART_MONITOR) || plugins.has(RESTART_MONITOR_2);
         Features {
             task_runtime_v2: plugins.has(TASK_RUNTIME_V2),
             overlayfs: plugins.has(OVERLAYFS_SNAPSHOTTER),
@@ -596,6 +599,16 @@ mod tests {
         ]);
         let f = Features::detect(&version("v1.7.24"), &plugins);
         assert!(f.restart_policies && f.transfer_service);
+        let two = Plugins(vec![plugin(
+            "io.containerd.monitor.container.v1",
+            "restart",
+            None,
+        )]);
+        let f = Features::detect(&version("2.0.0"), &two);
+        assert!(
+            f.restart_monitor && f.restart_policies,
+            "2.x moved the plugin"
+        );
         assert!(
             !f.overlayfs,
             "a plugin that failed to load is not a feature"

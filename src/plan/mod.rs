@@ -11,6 +11,7 @@ mod graph;
 mod observed;
 mod ops;
 mod restart;
+pub mod restart_policy;
 mod schedule;
 mod up;
 
