@@ -4,12 +4,15 @@
 pub mod config;
 pub mod down;
 pub mod engine;
+pub mod exec;
 pub mod facts;
 pub mod health;
 pub mod images;
 pub mod lifecycle;
 pub mod ps;
 pub mod pull;
+pub mod run;
+pub mod stdio;
 pub mod up;
 pub mod wait;
 

@@ -2,9 +2,11 @@
 //! Handlers fill an options struct, call `app`, and are the only place that prints.
 
 mod config;
+mod exec;
 mod images;
 mod ps;
 mod pull;
+mod run;
 mod table;
 mod up;
 mod version;
@@ -92,7 +94,7 @@ pub enum Command {
     /// Receive real time events from containers
     Events(NotYet),
     /// Execute a command in a running container
-    Exec(NotYet),
+    Exec(exec::ExecArgs),
     /// List images used by the created containers
     Images(images::ImagesArgs),
     /// Force stop service containers
@@ -116,7 +118,7 @@ pub enum Command {
     /// Removes stopped service containers
     Rm(NotYet),
     /// Run a one-off command on a service
-    Run(NotYet),
+    Run(run::RunArgs),
     /// Scale services
     Scale(NotYet),
     /// Start services
@@ -293,6 +295,8 @@ pub fn run() -> i32 {
         Command::Up(args) => up::run_up(&cli.global, args),
         Command::Down(args) => up::run_down(&cli.global, args),
         Command::Ps(args) => ps::run(&cli.global, args),
+        Command::Exec(args) => exec::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
         Command::Version(args) => version::run(args),
         other => {
             let _ = writeln!(
