@@ -360,6 +360,25 @@ fn exec_streams_exit_codes_options_and_tty() {
         text(&o)
     );
 
+    // --privileged: every capability, beyond the container's default set
+    let cap_eff = |privileged: bool| -> u64 {
+        let mut args = vec!["exec", "-T"];
+        if privileged {
+            args.push("--privileged");
+        }
+        args.extend(["s", "grep", "CapEff", "/proc/self/status"]);
+        let o = case.berth(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let hex = out(&o).split_whitespace().nth(1).unwrap().to_owned();
+        u64::from_str_radix(&hex, 16).unwrap()
+    };
+    let (plain, privileged) = (cap_eff(false), cap_eff(true));
+    assert_eq!(plain & privileged, plain);
+    assert!(
+        privileged.count_ones() > plain.count_ones() + 10,
+        "{plain:x} {privileged:x}"
+    );
+
     // piped stdin reaches the process, which then sees end of file
     let o = case.berth_with_input(&["exec", "-T", "s", "cat"], Some("hi\nthere\n"));
     assert!(o.status.success(), "{}", text(&o));

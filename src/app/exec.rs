@@ -11,7 +11,7 @@ use super::stdio::{self, Fifos, Target};
 use super::{AppError, ProjectOptions};
 use crate::containerd::Stdio;
 use crate::plan::labels;
-use crate::spec::exec::{exec_id, exec_process, parse_spec, ExecEdits};
+use crate::spec::exec::{bounding_mask, exec_id, exec_process, parse_spec, ExecEdits};
 
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {
@@ -54,6 +54,10 @@ pub async fn run(opts: &ExecOptions, warnings: &mut Vec<String>) -> Result<i32, 
         cwd: opts.workdir.clone(),
         tty: opts.tty && !opts.detach,
         privileged: opts.privileged,
+        host_caps: std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .as_deref()
+            .and_then(bounding_mask),
         console_size: stdio::terminal_size(),
     };
     let process = exec_process(&spec, &edits, passwd.as_deref(), group.as_deref())

@@ -197,7 +197,12 @@ pub async fn prepare(
         .await
     }
     .await;
-    warnings.append(&mut exec.warnings);
+    // the one-off's own spec warnings repeat those of the service's containers
+    for w in exec.warnings.drain(..) {
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
+    }
     r?;
     let marks = BTreeMap::from([
         (labels::ONEOFF.to_owned(), Some("True".to_owned())),

@@ -3,9 +3,9 @@
 //! an exec (moby `daemon/exec.go`, `ReplaceOrAppendEnvValues`). Pure: the image's passwd and
 //! group text come in as data.
 
-use oci_spec::runtime::{Capability, LinuxCapabilitiesBuilder, Process, Spec, User, UserBuilder};
+use oci_spec::runtime::{LinuxCapabilitiesBuilder, Process, Spec, User, UserBuilder};
 
-use super::security::ALL_CAPABILITIES;
+use super::security::{to_capabilities, ALL_CAPABILITIES};
 use super::user::resolve_user;
 
 /// What an exec changes in the container's process.
@@ -20,6 +20,10 @@ pub struct ExecEdits {
     pub cwd: Option<String>,
     pub tty: bool,
     pub privileged: bool,
+    /// The capability bounding set berth itself runs with (`CapBnd` of /proc/self/status), when
+    /// known: `--privileged` grants every capability in it. runc cannot grant one berth lacks
+    /// (as inside a container that dropped some).
+    pub host_caps: Option<u64>,
     /// The local terminal's size (columns, rows), for the first frame of a TTY exec.
     pub console_size: Option<(u32, u32)>,
 }
@@ -97,10 +101,8 @@ pub fn exec_process(
         }
     }
     if edits.privileged {
-        let all: oci_spec::runtime::Capabilities = ALL_CAPABILITIES
-            .iter()
-            .filter_map(|c| c.parse::<Capability>().ok())
-            .collect();
+        let names = caps_in_mask(edits.host_caps.unwrap_or(u64::MAX));
+        let all = to_capabilities(&names).map_err(|e| ExecSpecError::BadSpec(format!("{e:?}")))?;
         let caps = LinuxCapabilitiesBuilder::default()
             .bounding(all.clone())
             .effective(all.clone())
@@ -113,6 +115,26 @@ pub fn exec_process(
         p.set_no_new_privileges(Some(false));
     }
     Ok(p)
+}
+
+/// The capabilities whose bits are set in `mask` (bit N is capability number N; ALL_CAPABILITIES
+/// is in that order).
+pub fn caps_in_mask(mask: u64) -> Vec<String> {
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 64 && mask & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// The `CapBnd` mask of a /proc/<pid>/status text.
+pub fn bounding_mask(status: &str) -> Option<u64> {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
+    u64::from_str_radix(hex, 16).ok()
 }
 
 /// moby `ReplaceOrAppendEnvValues`: each `KEY=VALUE` of `new` replaces the entry with that key
@@ -157,7 +179,7 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::ProcessBuilder;
+    use oci_spec::runtime::{Capability, ProcessBuilder};
 
     fn spec() -> Spec {
         let mut s = Spec::default();
@@ -268,6 +290,29 @@ mod tests {
             caps.bounding().as_ref().unwrap().len(),
             ALL_CAPABILITIES.len()
         );
+    }
+
+    #[test]
+    fn privileged_stays_within_berths_own_bounding_set() {
+        let status = "Name:\tberth\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n";
+        let mask = bounding_mask(status).unwrap();
+        let names = caps_in_mask(mask);
+        assert!(!names.contains(&"CAP_SYS_RESOURCE".to_string()));
+        assert!(names.contains(&"CAP_SYS_ADMIN".to_string()));
+        assert_eq!(names.len(), ALL_CAPABILITIES.len() - 1);
+        assert_eq!(caps_in_mask(1), ["CAP_CHOWN"]);
+        assert_eq!(ALL_CAPABILITIES[24], "CAP_SYS_RESOURCE");
+        let mut e = edits(&["sh"]);
+        e.privileged = true;
+        e.host_caps = Some(mask);
+        let p = exec_process(&spec(), &e, None, None).unwrap();
+        let caps = p.capabilities().as_ref().unwrap();
+        assert!(!caps
+            .effective()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysResource));
+        assert_eq!(bounding_mask("nothing"), None);
     }
 
     #[test]
