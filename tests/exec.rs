@@ -301,6 +301,26 @@ fn label(case: &Case, id: &str, key: &str) -> Option<String> {
     info["Labels"][key].as_str().map(str::to_owned)
 }
 
+/// Runs `berth args` on a pseudo-terminal made by `script` (util-linux), followed by the shell
+/// text `then` (run by the same shell, on the same terminal).
+fn in_terminal(case: &Case, args: &[&str], then: &str) -> Output {
+    let c = case.command(args);
+    let mut words = vec![c.get_program().to_string_lossy().into_owned()];
+    words.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let cmdline = format!("{}{then}", shell_words::join(words));
+    let mut script = Command::new("script");
+    script
+        .env_clear()
+        .args(["-qec", &cmdline, "/dev/null"])
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    script.current_dir(&case.dir).output().expect("run script")
+}
+
 const EXEC_STACK: &str = "services:
   s:
     image: IMAGE
@@ -384,35 +404,29 @@ fn exec_streams_exit_codes_options_and_tty() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(out(&o), "hi\nthere\n");
 
-    // a TTY when berth runs in a terminal: `script` gives it one
-    let cmdline = {
-        let c = case.command(&[
+    // a TTY when berth runs in a terminal: `script` gives it one; the terminal is back in its
+    // cooked mode once berth exits
+    let o = in_terminal(
+        &case,
+        &[
             "exec",
             "s",
             "sh",
             "-c",
             "readlink /proc/self/fd/0; echo $TERM; exit 3",
-        ]);
-        let mut words = vec![c.get_program().to_string_lossy().into_owned()];
-        words.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
-        shell_words::join(words)
-    };
-    let mut script = Command::new("script");
-    script
-        .env_clear()
-        .args(["-qec", &cmdline, "/dev/null"])
-        .stdin(Stdio::null());
-    for (k, v) in case.command(&[]).get_envs() {
-        match v {
-            Some(v) => script.env(k, v),
-            None => script.env_remove(k),
-        };
-    }
-    let o = script.current_dir(&case.dir).output().expect("run script");
+        ],
+        "; code=$?; stty -a; exit $code",
+    );
     let shown = out(&o);
     assert!(shown.contains("/dev/pts/"), "{}", text(&o));
     assert!(shown.contains("xterm"), "{}", text(&o));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let modes: Vec<&str> = shown.split_whitespace().collect();
+    assert!(
+        modes.contains(&"icanon") && modes.contains(&"echo"),
+        "terminal left raw: {}",
+        text(&o)
+    );
 
     // detached: the process runs on after berth returns
     let o = case.berth(&["exec", "-d", "s", "sh", "-c", "echo bg > /tmp/detached"]);
@@ -501,6 +515,24 @@ fn run_one_offs_start_deps_pass_codes_and_clean_up() {
     let rows = case.ps();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(row(&rows, &db).unwrap()["State"], "running");
+
+    // attached to a terminal, the one-off gets a TTY
+    let o = in_terminal(
+        &case,
+        &[
+            "run",
+            "--rm",
+            "--no-deps",
+            "app",
+            "sh",
+            "-c",
+            "readlink /proc/self/fd/1; exit 2",
+        ],
+        "",
+    );
+    assert!(out(&o).contains("/dev/pts/"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(case.ids("containers"), vec![db.clone()]);
 
     // the service's own command when none is given; stdin piped through
     let o = case.berth(&["run", "--rm", "-T", "app"]);
