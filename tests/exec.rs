@@ -481,6 +481,11 @@ const RUN_STACK: &str = "services:
     network_mode: none
     command: echo from-app
     depends_on: [db]
+  extra:
+    image: IMAGE
+    network_mode: none
+    command: sleep 1000
+    stop_grace_period: 1s
 ";
 
 #[test]
@@ -491,6 +496,14 @@ fn run_one_offs_start_deps_pass_codes_and_clean_up() {
     case.compose(RUN_STACK);
     let p = &case.project;
     let db = format!("{p}-db-1");
+    let extra = format!("{p}-extra-1");
+    // a service the run does not need is left alone, and is no orphan
+    case.ok(&["up", "-d", "extra"]);
+    let base = |c: &Case| {
+        let mut ids = c.ids("containers");
+        ids.sort();
+        ids
+    };
 
     // --rm: the dependency is started first, the exit code comes through, nothing is left of
     // the one-off
@@ -511,9 +524,10 @@ fn run_one_offs_start_deps_pass_codes_and_clean_up() {
         "{}",
         text(&o)
     );
-    assert_eq!(case.ids("containers"), vec![db.clone()]);
+    assert!(!err(&o).contains("orphan"), "{}", text(&o));
+    assert_eq!(base(&case), vec![db.clone(), extra.clone()]);
     let rows = case.ps();
-    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(row(&rows, &db).unwrap()["State"], "running");
 
     // attached to a terminal, the one-off gets a TTY
@@ -532,7 +546,7 @@ fn run_one_offs_start_deps_pass_codes_and_clean_up() {
     );
     assert!(out(&o).contains("/dev/pts/"), "{}", text(&o));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert_eq!(case.ids("containers"), vec![db.clone()]);
+    assert_eq!(base(&case), vec![db.clone(), extra.clone()]);
 
     // the service's own command when none is given; stdin piped through
     let o = case.berth(&["run", "--rm", "-T", "app"]);

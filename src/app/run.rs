@@ -23,7 +23,7 @@ use crate::containerd::Client;
 use crate::image::store::SNAPSHOTTER;
 use crate::model::project::image_name;
 use crate::model::types::{Project, ServiceConfig, ShellCommand};
-use crate::plan::{self, labels, ContainerRef, Disabled, ImageFact, Op, UpOptions};
+use crate::plan::{self, labels, ContainerRef, ImageFact, Op, UpOptions};
 use crate::progress::Progress;
 use crate::spec::exec::{hex, oneoff_name};
 use crate::state;
@@ -110,7 +110,7 @@ pub async fn prepare(
                 .into(),
         );
     }
-    let graph = plan::ServiceGraph::new(project, &Disabled::new())
+    let graph = plan::ServiceGraph::new(project, &loaded.disabled)
         .map_err(|e| AppError::Other(e.to_string()))?;
     let deps: Vec<String> = if opts.no_deps {
         Vec::new()
@@ -153,14 +153,18 @@ pub async fn prepare(
         .join(",");
 
     if !deps.is_empty() {
+        // compose `startDependencies`: `create` and `start` of the dependencies, with the
+        // service being run counted as disabled (it is in `services` of no plan node here)
+        let ignore_orphans = std::env::var("COMPOSE_IGNORE_ORPHANS")
+            .map(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE" | "t" | "T"))
+            .unwrap_or(false);
         let plan = plan::up(
             project,
-            &Disabled::new(),
+            &loaded.disabled,
             &observed,
             &UpOptions {
                 services: deps,
-                // the services not selected for this run are not orphans
-                ignore_orphans: true,
+                ignore_orphans,
                 ..Default::default()
             },
         )
