@@ -619,6 +619,41 @@ fn run_one_offs_start_deps_pass_codes_and_clean_up() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(err(&o).contains("is already in use"), "{}", text(&o));
 
+    // SIGTERM to an attached berth run reaches the container's process
+    let mut child = case
+        .command(&[
+            "run",
+            "--rm",
+            "-T",
+            "--no-deps",
+            "--name",
+            "trapper",
+            "app",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 5' TERM; echo ready; while true; do sleep 1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(5));
+    assert!(!case.ids("containers").contains(&"trapper".to_string()));
+
     // bind mounts are not there yet: refused before anything is made
     let before = case.ids("containers");
     let o = case.berth(&["run", "--rm", "-T", "-v", "/tmp:/x", "app", "true"]);

@@ -236,6 +236,15 @@ pub async fn attach<F>(target: Target<'_>, fifos: &Fifos, start: F) -> Result<u3
 where
     F: std::future::Future<Output = Result<(), AppError>>,
 {
+    // Installed before the process starts, so a signal that comes as soon as it runs is
+    // forwarded rather than ending berth.
+    let sig = |k: SignalKind| {
+        signal(k).map_err(|e| AppError::Other(format!("install a signal handler: {e}")))
+    };
+    let mut winch = sig(SignalKind::window_change())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut hup = sig(SignalKind::hangup())?;
     let raw = if fifos.tty {
         RawTerminal::enter()?
     } else {
@@ -270,13 +279,6 @@ where
             let _ = client.exec_resize(id, exec, w, h).await;
         }
     }
-    let sig = |k: SignalKind| {
-        signal(k).map_err(|e| AppError::Other(format!("install a signal handler: {e}")))
-    };
-    let mut winch = sig(SignalKind::window_change())?;
-    let mut int = sig(SignalKind::interrupt())?;
-    let mut term = sig(SignalKind::terminate())?;
-    let mut hup = sig(SignalKind::hangup())?;
     let wait = client.exec_wait(id, exec);
     tokio::pin!(wait);
     let status = loop {
@@ -305,4 +307,31 @@ where
     .await;
     drop(raw);
     Ok(status.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifos_are_made_and_named_in_the_uris() {
+        let dir = std::env::temp_dir().join(format!("berth-stdio-{}", std::process::id()));
+        let plain = Fifos::create(&dir.join("plain"), true, false).unwrap();
+        let s = plain.stdio();
+        assert!(!s.terminal);
+        for p in [s.stdin.as_deref().unwrap(), &s.stdout, &s.stderr] {
+            let meta = std::fs::metadata(p).unwrap();
+            assert!(
+                std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()),
+                "{p}"
+            );
+        }
+        // with a TTY the terminal carries both streams, and no stdin when none is attached
+        let tty = Fifos::create(&dir.join("tty"), false, true).unwrap();
+        let t = tty.stdio();
+        assert!(t.terminal && t.stdin.is_none() && t.stderr.is_empty());
+        plain.remove();
+        assert!(!dir.join("plain").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
