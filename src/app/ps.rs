@@ -56,7 +56,8 @@ pub async fn run(
     let lib = crate::state::lib_dir();
     let mut rows = Vec::new();
     for (c, o, task) in lifecycle::observe_containers(&client, &name).await? {
-        if o.is_oneoff() {
+        // compose `ps`: one-off containers only with -a
+        if o.is_oneoff() && !opts.all {
             continue;
         }
         let service = o.service().to_owned();

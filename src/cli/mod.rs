@@ -4,10 +4,12 @@
 mod attached;
 mod config;
 mod control;
+mod exec;
 mod images;
 mod logs;
 mod ps;
 mod pull;
+mod run;
 mod table;
 mod top;
 mod up;
@@ -96,7 +98,7 @@ pub enum Command {
     /// Receive real time events from containers
     Events(NotYet),
     /// Execute a command in a running container
-    Exec(NotYet),
+    Exec(exec::ExecArgs),
     /// List images used by the created containers
     Images(images::ImagesArgs),
     /// Force stop service containers
@@ -120,7 +122,7 @@ pub enum Command {
     /// Removes stopped service containers
     Rm(control::RmArgs),
     /// Run a one-off command on a service
-    Run(NotYet),
+    Run(run::RunArgs),
     /// Scale services
     Scale(NotYet),
     /// Start services
@@ -310,6 +312,8 @@ pub fn run() -> i32 {
         Command::Top(args) => top::run_top(&cli.global, args),
         Command::Ls(args) => top::run_ls(&cli.global, args),
         Command::Port(args) => top::run_port(&cli.global, args),
+        Command::Exec(args) => exec::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
         Command::Version(args) => version::run(args),
         other => {
             let _ = writeln!(

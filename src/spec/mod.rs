@@ -15,6 +15,7 @@
 
 mod error;
 pub mod etc;
+pub mod exec;
 pub mod ignored;
 mod linux;
 mod mounts;
