@@ -139,7 +139,8 @@ async fn bridges_veths_and_namespaces() {
     // /proc/self belongs to the process's effective user.
     let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
     if euid != 0 {
-        let _: Option<()> = common::missing("tests/netlink.rs makes bridges and namespaces: run as root");
+        let _: Option<()> =
+            common::missing("tests/netlink.rs makes bridges and namespaces: run as root");
         return;
     }
     let pid = std::process::id();
@@ -171,14 +172,20 @@ async fn bridges_veths_and_namespaces() {
     let b1cfg = BridgeConfig {
         name: br1.clone(),
         mtu: Some(1400),
-        addresses: vec![net(&format!("10.253.{x}.1/24")), net(&format!("fd00:b37:{x}::1/64"))],
+        addresses: vec![
+            net(&format!("10.253.{x}.1/24")),
+            net(&format!("fd00:b37:{x}::1/64")),
+        ],
     };
     let b1 = host.ensure_bridge(&b1cfg).await.unwrap();
     assert_eq!(b1.kind.as_deref(), Some("bridge"));
     assert!(b1.up);
     assert_eq!(b1.mtu, Some(1400));
     let again = host.ensure_bridge(&b1cfg).await.unwrap();
-    assert_eq!(again.index, b1.index, "a second ensure must reuse the bridge");
+    assert_eq!(
+        again.index, b1.index,
+        "a second ensure must reuse the bridge"
+    );
     let b2 = host
         .ensure_bridge(&BridgeConfig {
             name: br2.clone(),
@@ -218,14 +225,26 @@ async fn bridges_veths_and_namespaces() {
         (
             0,
             &br1,
-            vec![net(&format!("10.253.{x}.2/24")), net(&format!("fd00:b37:{x}::2/64"))],
-            vec![ip(&format!("10.253.{x}.1")), ip(&format!("fd00:b37:{x}::1"))],
+            vec![
+                net(&format!("10.253.{x}.2/24")),
+                net(&format!("fd00:b37:{x}::2/64")),
+            ],
+            vec![
+                ip(&format!("10.253.{x}.1")),
+                ip(&format!("fd00:b37:{x}::1")),
+            ],
         ),
         (
             1,
             &br1,
-            vec![net(&format!("10.253.{x}.3/24")), net(&format!("fd00:b37:{x}::3/64"))],
-            vec![ip(&format!("10.253.{x}.1")), ip(&format!("fd00:b37:{x}::1"))],
+            vec![
+                net(&format!("10.253.{x}.3/24")),
+                net(&format!("fd00:b37:{x}::3/64")),
+            ],
+            vec![
+                ip(&format!("10.253.{x}.1")),
+                ip(&format!("fd00:b37:{x}::1")),
+            ],
         ),
         (2, &br2, vec![net(&format!("10.253.{x}.4/24"))], vec![]),
         (3, &br2, vec![net(&format!("10.253.{x}.5/24"))], vec![]),
@@ -243,7 +262,12 @@ async fn bridges_veths_and_namespaces() {
         };
         let link = attach(&host, &ns[*i], &cfg).await.unwrap();
         let bridge = if *br == br1 { &b1 } else { &b2 };
-        assert_eq!(link.controller, Some(bridge.index), "{} on {br}", cfg.host_name);
+        assert_eq!(
+            link.controller,
+            Some(bridge.index),
+            "{} on {br}",
+            cfg.host_name
+        );
         assert!(link.up);
         assert_eq!(link.kind.as_deref(), Some("veth"));
     }
@@ -261,15 +285,25 @@ async fn bridges_veths_and_namespaces() {
     let a_addrs = in_a.addresses().await.unwrap();
     for a in &plan[0].2 {
         assert!(
-            a_addrs.iter().any(|got| got.link_index == eth0.index && got.addr == *a),
+            a_addrs
+                .iter()
+                .any(|got| got.link_index == eth0.index && got.addr == *a),
             "{a} on eth0 in A: {a_addrs:?}"
         );
     }
     // The peer never showed up on the host under a temporary or final name.
-    assert!(host.link("eth0").await.unwrap().is_none_or(|l| l.kind.as_deref() != Some("veth")));
+    assert!(host
+        .link("eth0")
+        .await
+        .unwrap()
+        .is_none_or(|l| l.kind.as_deref() != Some("veth")));
     // Errors name what failed.
     let e: NetlinkError = in_a.set_up("nosuch0").await.unwrap_err();
-    assert!(e.to_string().starts_with("set up nosuch0 in network namespace"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("set up nosuch0 in network namespace"),
+        "{e}"
+    );
     drop(in_a);
 
     // A <-> B over IPv4 and IPv6, both ways.
@@ -309,13 +343,25 @@ async fn bridges_veths_and_namespaces() {
 
     let links = ip_link_names();
     for l in bed.bridges.iter().chain(&bed.veths) {
-        assert!(!links.contains(&format!(": {l}:")) && !links.contains(&format!(": {l}@")), "{l} left:\n{links}");
+        assert!(
+            !links.contains(&format!(": {l}:")) && !links.contains(&format!(": {l}@")),
+            "{l} left:\n{links}"
+        );
     }
     let names_left = host.links().await.unwrap();
-    assert!(!names_left.iter().any(|l| bed.bridges.contains(&l.name) || bed.veths.contains(&l.name)));
-    assert!(!bed.dir.path().exists(), "{} left", bed.dir.path().display());
+    assert!(!names_left
+        .iter()
+        .any(|l| bed.bridges.contains(&l.name) || bed.veths.contains(&l.name)));
+    assert!(
+        !bed.dir.path().exists(),
+        "{} left",
+        bed.dir.path().display()
+    );
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let root = bed.root.to_string_lossy().into_owned();
-    assert!(!mountinfo.contains(&root), "mounts left under {root}:\n{mountinfo}");
+    assert!(
+        !mountinfo.contains(&root),
+        "mounts left under {root}:\n{mountinfo}"
+    );
     bed.namespaces.clear();
 }

@@ -16,7 +16,9 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use nix::errno::Errno;
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use sha2::{Digest, Sha256};
 
 use super::netns::{Netns, NetnsError};
@@ -248,15 +250,27 @@ impl Netlink {
         let place = format!("network namespace {}", ns.path().display());
         let rt = tokio::runtime::Handle::current();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        ns.spawn_in(move || {
+        let thread = ns.spawn_in(move || {
             // The socket registers with the runtime's reactor, hence the runtime context.
             let _guard = rt.enter();
             let _ = tx.send(rtnetlink::new_connection());
         })?;
-        let opened = rx.await.map_err(|_| NetlinkError::Socket {
-            place: place.clone(),
-            source: std::io::Error::other("the namespace thread ended without a socket"),
-        })?;
+        let opened = match rx.await {
+            Ok(opened) => opened,
+            // The closure never ran: entering the namespace failed, and the thread has ended
+            // (or is ending) with that error, so joining it does not wait.
+            Err(_) => {
+                return Err(match thread.join() {
+                    Ok(Err(e)) => e.into(),
+                    _ => NetlinkError::Socket {
+                        place,
+                        source: std::io::Error::other(
+                            "the namespace thread ended without a socket",
+                        ),
+                    },
+                })
+            }
+        };
         let (conn, handle, _) = opened.map_err(|source| NetlinkError::Socket {
             place: place.clone(),
             source,
@@ -321,13 +335,11 @@ impl Netlink {
     }
 
     async fn require_link(&self, verb: &str, name: &str) -> Result<Link> {
-        self.link(name)
-            .await?
-            .ok_or_else(|| NetlinkError::Request {
-                what: self.what(verb, name),
-                errno: Some(Errno::ENODEV),
-                detail: "no such link".into(),
-            })
+        self.link(name).await?.ok_or_else(|| NetlinkError::Request {
+            what: self.what(verb, name),
+            errno: Some(Errno::ENODEV),
+            detail: "no such link".into(),
+        })
     }
 
     /// Every address, on every link.
@@ -519,7 +531,9 @@ impl Netlink {
             v.ifname,
             ns.path().display()
         );
-        let bridge = self.require_link("attach a veth to bridge", &v.bridge).await?;
+        let bridge = self
+            .require_link("attach a veth to bridge", &v.bridge)
+            .await?;
         if bridge.kind.as_deref() != Some("bridge") {
             return Err(NetlinkError::Conflict {
                 what,
@@ -528,7 +542,8 @@ impl Netlink {
         }
         self.delete_link(&v.host_name).await?;
 
-        let mut peer = LinkUnspec::new_with_name(&v.ifname).setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(ns));
+        let mut peer =
+            LinkUnspec::new_with_name(&v.ifname).setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(ns));
         if let Some(mtu) = v.mtu {
             peer = peer.mtu(mtu);
         }
@@ -609,7 +624,7 @@ mod tests {
         assert_ne!(host_veth_name("ab", "c"), host_veth_name("a", "bc"));
         // Fixed value: the name must not change between berth versions, or `down` after an
         // upgrade could not find the veths an older berth made.
-        assert_eq!(host_veth_name("c", "n"), host_veth_name("c", "n"));
+        assert_eq!(host_veth_name("c", "n"), "bveth75e29cc4f4");
         assert!(a[HOST_VETH_PREFIX.len()..]
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));

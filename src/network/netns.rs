@@ -232,7 +232,11 @@ impl NetnsDir {
             match umount2(&self.path, MntFlags::MNT_DETACH) {
                 Ok(()) => continue,
                 Err(Errno::EINVAL) | Err(Errno::ENOENT) => break,
-                Err(e) => return Err(sys_err("unmount network namespace directory", &self.path)(e)),
+                Err(e) => {
+                    return Err(sys_err("unmount network namespace directory", &self.path)(
+                        e,
+                    ))
+                }
             }
         }
         match fs::remove_dir(&self.path) {
