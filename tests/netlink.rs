@@ -150,7 +150,7 @@ async fn bridges_veths_and_namespaces() {
     let tag = pid % 100_000;
     let br1 = format!("berth-t{tag}");
     let br2 = format!("berth-u{tag}");
-    let names: Vec<String> = ["a", "b", "c", "d"]
+    let names: Vec<String> = ["a", "b", "c", "d", "e"]
         .iter()
         .map(|n| format!("t{pid}-{n}"))
         .collect();
@@ -159,7 +159,13 @@ async fn bridges_veths_and_namespaces() {
         dir: NetnsDir::new(root.join("netns")),
         root,
         bridges: vec![br1.clone(), br2.clone()],
-        veths: vec![veth(0, &br1), veth(1, &br1), veth(2, &br2), veth(3, &br2)],
+        veths: vec![
+            veth(0, &br1),
+            veth(1, &br1),
+            veth(2, &br2),
+            veth(3, &br2),
+            veth(4, &br1),
+        ],
         namespaces: names.clone(),
     };
     // Something an earlier, killed run with this pid left.
@@ -272,6 +278,45 @@ async fn bridges_veths_and_namespaces() {
         assert_eq!(link.kind.as_deref(), Some("veth"));
     }
 
+    // A step that fails inside the namespace (a gateway off every subnet of E) leaves no veth.
+    let bad = VethConfig {
+        host_name: veth(4, &br1),
+        bridge: br1.clone(),
+        ifname: container_ifname(0),
+        mtu: None,
+        mac: None,
+        addresses: vec![net(&format!("10.253.{x}.6/24"))],
+        gateways: vec![ip("10.252.0.1")],
+    };
+    let e = attach(&host, &ns[4], &bad).await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("add default route on eth0 in network namespace")
+            && e.ends_with("via 10.252.0.1: Network is unreachable"),
+        "{e}"
+    );
+    assert!(
+        host.link(&bad.host_name).await.unwrap().is_none(),
+        "{} left",
+        bad.host_name
+    );
+    // A bridge whose name a link of another kind has is refused, naming both.
+    let e = host
+        .ensure_bridge(&BridgeConfig {
+            name: veth(0, &br1),
+            mtu: None,
+            addresses: vec![],
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "create bridge {}: a link of kind veth already has this name",
+            veth(0, &br1)
+        )
+    );
+
     // Inside A: lo and eth0 up, eth0 with the MTU, MAC and addresses; nothing else.
     let in_a = Netlink::in_netns(&ns[0]).await.unwrap();
     let links = in_a.links().await.unwrap();
@@ -329,7 +374,7 @@ async fn bridges_veths_and_namespaces() {
 
     // Delete everything through the API and check nothing is left.
     drop(ns);
-    for v in &bed.veths {
+    for v in &bed.veths[..4] {
         assert!(host.delete_link(v).await.unwrap(), "{v} existed");
     }
     assert!(host.delete_link(&br1).await.unwrap());
