@@ -19,6 +19,7 @@ BERTH_APT_PACKAGES=(
   apache2-utils      # htpasswd -B: the TLS registry's bcrypt password file (tests/testbed.sh)
   protobuf-compiler  # protoc: the containerd-client crate's build script compiles containerd's API
   tini               # tini-static: the init berth binds in as /sbin/docker-init for `init: true`
+  iproute2           # ip -o link: tests/netlink.rs checks no bridge or veth is left
 )
 # ==========================================================================================
 
