@@ -1557,32 +1557,43 @@ fn the_guard_fails_a_test_that_leaves_something_behind() {
     // deleting it by hand removes it.
     let data = format!("left behind by {}\n", case.ns);
     let digest = format!("sha256:{:x}", sha2::Sha256::digest(data.as_bytes()));
-    let mut child = Command::new("ctr")
-        .arg("--address")
-        .arg(&case.bed.address)
-        .args([
-            "-n",
-            &case.ns,
-            "content",
-            "ingest",
-            "--expected-digest",
-            &digest,
-        ])
-        .arg(format!("{}-ingest", case.ns))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(data.as_bytes())
+    // `ctr content ingest` commits the blob with nothing holding it, so a garbage collection
+    // triggered by another test in the meantime may take it before it is labelled: ingest
+    // again until the label sticks.
+    let mut labelled = false;
+    for _ in 0..10 {
+        let mut child = Command::new("ctr")
+            .arg("--address")
+            .arg(&case.bed.address)
+            .args([
+                "-n",
+                &case.ns,
+                "content",
+                "ingest",
+                "--expected-digest",
+                &digest,
+            ])
+            .arg(format!("{}-ingest", case.ns))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(data.as_bytes())
+                .unwrap();
+        }
+        assert!(child.wait().unwrap().success());
+        let o = case.ctr_output(&["content", "label", &digest, "containerd.io/gc.root=test"]);
+        if o.status.success() {
+            labelled = true;
+            break;
+        }
     }
-    assert!(child.wait().unwrap().success());
-    case.ctr(&["content", "label", &digest, "containerd.io/gc.root=test"]);
+    assert!(labelled, "could not label {digest}");
     let ns = case.ns.clone();
     let address = case.bed.address.clone();
 
