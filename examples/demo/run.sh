@@ -28,14 +28,21 @@ step up -d --wait
 step ps
 printf '\n$ wget -qO- http://127.0.0.1:%s/\n' "$WEB_PORT"
 busybox wget -qO- "http://127.0.0.1:$WEB_PORT/"
-step logs --tail 2 init worker
+step logs init worker
+step exec -T worker tail -n 2 /data/ticks
 step exec -T worker cat /run/secrets/token
 printf '\n(a crash: every process of the worker but its init dies, so the container stops;\n containerd restarts it with no berth process running)\n'
 step exec -T worker kill -9 -1
 for _ in $(seq 1 30); do
-  if "${berth[@]}" ps --status running --services | grep -qx worker; then break; fi
+  starts=$("${berth[@]}" logs --no-log-prefix worker | grep -c 'worker starting' || true)
+  if [ "$starts" -ge 2 ]; then break; fi
   sleep 1
 done
+step logs worker
+if [ "$starts" -lt 2 ]; then
+  echo "demo: the worker was not restarted" >&2
+  exit 1
+fi
 step ps
 step down -v
 

@@ -147,18 +147,19 @@ fn display_image(record: &str) -> String {
     }
 }
 
-/// The process's arguments, joined by spaces (Docker's `Path + " " + Args`).
+/// The process's arguments, joined by spaces (Docker's `Path + " " + Args`). The init of
+/// `init: true` is not part of it: Docker adds it only in the runtime spec.
 fn command(spec_json: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(spec_json).unwrap_or_default();
-    v["process"]["args"]
+    let args: Vec<&str> = v["process"]["args"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let args = match args.as_slice() {
+        [crate::spec::INIT_PATH_IN_CONTAINER, "--", rest @ ..] => rest,
+        all => all,
+    };
+    args.join(" ")
 }
 
 /// go-units `HumanDuration`, which Docker's status and CREATED columns use.
@@ -233,6 +234,13 @@ mod tests {
         assert_eq!(human_duration(s(3600)), "About an hour");
         assert_eq!(human_duration(s(5 * 3600)), "5 hours");
         assert_eq!(human_duration(s(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn init_is_not_part_of_the_command() {
+        let spec = br#"{"process":{"args":["/sbin/docker-init","--","sh","-c","x"]}}"#;
+        assert_eq!(command(spec), "sh -c x");
+        assert_eq!(command(br#"{"process":{"args":["sleep","1"]}}"#), "sleep 1");
     }
 
     #[test]
