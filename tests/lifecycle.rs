@@ -614,3 +614,56 @@ fn host_facts_reach_the_container() {
         ns.display()
     );
 }
+
+#[test]
+fn scale_adds_and_removes_the_highest_numbers() {
+    let Some(case) = Case::new("scale") else {
+        return;
+    };
+    case.compose(1000);
+    let p = &case.project;
+    case.ok(&["up", "-d", "--scale", "sleeper=3", "sleeper"]);
+    let names = |case: &Case| -> Vec<String> {
+        case.ps()
+            .iter()
+            .filter(|r| r["Service"] == "sleeper")
+            .map(|r| r["Name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&case), [1, 2, 3].map(|n| format!("{p}-sleeper-{n}")));
+    let o = case.berth(&["up", "-d", "--scale", "sleeper=1", "sleeper"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for n in [2, 3] {
+        assert!(
+            err.contains(&format!("Container {p}-sleeper-{n}  Removed")),
+            "{err}"
+        );
+    }
+    assert_eq!(names(&case), [format!("{p}-sleeper-1")]);
+
+    // bad input: compose's messages, exit 1, nothing changed
+    for (args, message) in [
+        (
+            &["up", "-d", "--scale", "sleeper"][..],
+            "invalid --scale option \"sleeper\". Should be SERVICE=NUM",
+        ),
+        (
+            &["up", "-d", "--scale", "nope=2"][..],
+            "no such service: nope",
+        ),
+        (
+            &["up", "-d", "--pull", "sometimes"][..],
+            "invalid --pull option \"sometimes\"",
+        ),
+    ] {
+        let o = case.berth(args);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(message),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(names(&case), [format!("{p}-sleeper-1")]);
+}

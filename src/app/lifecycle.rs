@@ -92,9 +92,19 @@ pub async fn observe_containers(
     let list = client
         .container_list(&[format!("labels.\"{}\"=={project}", labels::PROJECT)])
         .await?;
+    // one Tasks.List for the namespace instead of a Tasks.Get per container
+    let mut tasks: BTreeMap<String, crate::containerd::TaskInfo> = match list.len() {
+        0 => BTreeMap::new(),
+        _ => client
+            .task_list("")
+            .await?
+            .into_iter()
+            .map(|t| (t.container_id.clone(), t))
+            .collect(),
+    };
     let mut out = Vec::new();
     for c in list {
-        let task = client.task_get(&c.id).await?;
+        let task = tasks.remove(&c.id);
         let state = match &task {
             None => ContainerState::Created,
             Some(t) => match t.status {

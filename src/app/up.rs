@@ -26,6 +26,13 @@ pub struct UpOptions {
     pub wait: bool,
     /// `--wait-timeout`.
     pub wait_timeout: Option<Duration>,
+    /// `--scale SERVICE=NUM`, by service.
+    pub scale: std::collections::BTreeMap<String, i64>,
+    /// `--no-deps`, `--always-recreate-deps`.
+    pub no_deps: bool,
+    pub always_recreate_deps: bool,
+    /// `--pull always|missing|never`: every service's `pull_policy`, as compose sets it.
+    pub pull: Option<String>,
 }
 
 /// Runs `up -d`. Returns the plan's warnings and the executor's in `warnings`.
@@ -34,8 +41,18 @@ pub async fn run(
     progress: &Progress,
     warnings: &mut Vec<String>,
 ) -> Result<(), AppError> {
-    let loaded = super::load_project(&opts.project, &opts.services, warnings)?;
+    let mut loaded = super::load_project(&opts.project, &opts.services, warnings)?;
+    if let Some(policy) = &opts.pull {
+        for s in loaded.project.services.values_mut() {
+            s.pull_policy.clone_from(policy);
+        }
+    }
     let project = &loaded.project;
+    for name in opts.scale.keys() {
+        if !project.services.contains_key(name) {
+            return Err(AppError::Other(format!("no such service: {name}")));
+        }
+    }
     lifecycle::check_network_modes(project, &opts.services)?;
     super::storage::preflight(project, &opts.services, &state::lib_dir())
         .map_err(|e| AppError::Other(e.to_string()))?;
@@ -57,7 +74,9 @@ pub async fn run(
             remove_orphans: opts.remove_orphans,
             ignore_orphans,
             timeout: opts.timeout,
-            ..Default::default()
+            scale: opts.scale.clone(),
+            no_deps: opts.no_deps,
+            always_recreate_deps: opts.always_recreate_deps,
         },
     )
     .map_err(|e| AppError::Other(e.to_string()))?;

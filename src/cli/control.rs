@@ -186,6 +186,7 @@ pub fn run_create(global: &GlobalArgs, args: &CreateArgs) -> i32 {
         timeout: None,
         wait: false,
         wait_timeout: None,
+        ..Default::default()
     };
     let opts = &opts;
     with_progress!(global, "Creating", |opts, reporter, warnings| {

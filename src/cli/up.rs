@@ -31,6 +31,18 @@ pub struct UpArgs {
     /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short, long, allow_negative_numbers = true)]
     pub timeout: Option<i64>,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Recreate dependent containers. Incompatible with --no-recreate.
+    #[arg(long)]
+    pub always_recreate_deps: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long, value_name = "policy")]
+    pub pull: Option<String>,
     /// Wait for services to be running|healthy. Implies detached mode.
     #[arg(long)]
     pub wait: bool,
@@ -99,10 +111,36 @@ pub fn run_up(global: &GlobalArgs, args: &UpArgs) -> i32 {
         eprintln!("--detach cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies");
         return 1;
     }
+    let mut scale = std::collections::BTreeMap::new();
+    for spec in &args.scale {
+        match spec.split_once('=').map(|(s, n)| (s, n.parse::<i64>())) {
+            Some((service, Ok(n))) if !service.is_empty() && n >= 0 => {
+                scale.insert(service.to_owned(), n);
+            }
+            _ => {
+                eprintln!("invalid --scale option {spec:?}. Should be SERVICE=NUM");
+                return 1;
+            }
+        }
+    }
+    if let Some(p) = args.pull.as_deref() {
+        if !matches!(p, "always" | "missing" | "never") {
+            eprintln!("invalid --pull option {p:?}");
+            return 1;
+        }
+    }
+    if args.always_recreate_deps && args.no_recreate {
+        eprintln!("--always-recreate-deps and --no-recreate are incompatible");
+        return 1;
+    }
     let opts = UpOptions {
         project: global.project_options(),
         engine: global.engine_options(),
         services: args.services.clone(),
+        scale,
+        no_deps: args.no_deps,
+        always_recreate_deps: args.always_recreate_deps,
+        pull: args.pull.clone(),
         no_start: args.no_start,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
