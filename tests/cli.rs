@@ -293,3 +293,19 @@ fn verbs_not_built_yet_say_so() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o), "berth: 'attach' is not implemented yet\n");
 }
+
+#[test]
+fn version_takes_its_own_short_format_flag() {
+    for args in [
+        &["version", "-f", "json"][..],
+        &["version", "--format", "json"],
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["version"], format!("v{}", env!("CARGO_PKG_VERSION")));
+    }
+}

@@ -59,7 +59,7 @@ const VALUED_GLOBALS: [&str; 13] = [
     "--hosts-dir",
 ];
 
-/// `logs -f` means `--follow` and `rm -f` `--force`, while `-f` before the verb is the global
+/// `logs -f` means `--follow`, `rm -f` `--force` and `version -f` `--format`, while `-f` before the verb is the global
 /// `--file` (compose's cobra lets a subcommand's flag shadow a persistent one; clap does not):
 /// after those verbs, `-f` (alone or in a cluster of short flags such as `-ft`) is rewritten
 /// to the long flag.
@@ -102,6 +102,7 @@ pub fn follow_short_flag(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStrin
             verb = match s.as_str() {
                 "logs" => Some(("--follow", "ft")),
                 "rm" => Some(("--force", "fsv")),
+                "version" => Some(("--format", "f")),
                 _ => None,
             };
             if verb.is_none() {

@@ -5,7 +5,9 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct VersionArgs {
     /// Format the output. Values: [pretty | json]. (Default: pretty)
-    #[arg(short, long, default_value = "pretty")]
+    // `-f` is rewritten to `--format` before parsing (cli::logs::follow_short_flag): clap
+    // cannot let it shadow the global `-f/--file`.
+    #[arg(long, default_value = "pretty")]
     pub format: String,
     /// Shows only berth's version number
     #[arg(long)]
