@@ -109,11 +109,44 @@ async fn execute(
     .map_err(|e| AppError::Other(e.to_string()))?;
     warnings.extend(plan.warnings.iter().cloned());
     let mut exec = Executor::new(client, project, progress, state::lib_dir());
-    let errors = exec.run_collecting(&plan).await;
+    let mut errors = exec.run_collecting(&plan).await;
     warnings.append(&mut exec.warnings);
+    if opts.volumes && opts.services.is_empty() {
+        errors.extend(remove_dangling_anonymous(client, &project.name, progress).await);
+    }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(AppError::Other(errors.join("\n")))
     }
+}
+
+/// `down -v` also removes the project's anonymous volumes no container uses any more (an `rm`
+/// without `-v` or a scale-down leaves them, as Docker does), so nothing berth made outlives
+/// it. Returns the failures.
+async fn remove_dangling_anonymous(
+    client: &crate::containerd::Client,
+    project: &str,
+    progress: &Progress,
+) -> Vec<String> {
+    let lib = state::lib_dir();
+    let containers = match client.container_list(&[]).await {
+        Ok(c) => c,
+        Err(e) => return vec![e.to_string()],
+    };
+    let in_use = super::storage::volumes_in_use(containers.iter().map(|c| &c.labels));
+    let dangling = match super::storage::dangling_anonymous(&lib, project, &in_use) {
+        Ok(d) => d,
+        Err(e) => return vec![e],
+    };
+    let mut errors = Vec::new();
+    for name in dangling {
+        let id = crate::progress::volume_remove_id(&name);
+        progress.send(crate::progress::Event::removing(&id));
+        match state::volumes::remove(&lib, &name) {
+            Ok(_) => progress.send(crate::progress::Event::removed(&id)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    errors
 }

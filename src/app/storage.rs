@@ -593,12 +593,13 @@ fn anonymous_name(target: &str) -> String {
 pub fn realize(
     lib: &Path,
     dir: &Path,
+    project: &str,
     service: &str,
     wanted: &[Wanted],
     inherited: &BTreeMap<String, String>,
 ) -> Result<Realized> {
     let mut out = Realized::default();
-    let r = realize_into(lib, dir, service, wanted, inherited, &mut out);
+    let r = realize_into(lib, dir, project, service, wanted, inherited, &mut out);
     if r.is_err() {
         for v in &out.created {
             let _ = volumes::remove(lib, v);
@@ -627,6 +628,7 @@ fn io_err(
 fn realize_into(
     lib: &Path,
     dir: &Path,
+    project: &str,
     service: &str,
     wanted: &[Wanted],
     inherited: &BTreeMap<String, String>,
@@ -735,7 +737,12 @@ fn realize_into(
                             &Volume {
                                 name: name.clone(),
                                 driver: "local".into(),
-                                labels: BTreeMap::from([(ANONYMOUS_LABEL.into(), String::new())]),
+                                // the project label lets `down -v` find the ones an `rm`
+                                // without -v left behind
+                                labels: BTreeMap::from([
+                                    (ANONYMOUS_LABEL.into(), String::new()),
+                                    (labels::PROJECT.into(), project.to_owned()),
+                                ]),
                                 options: BTreeMap::new(),
                                 created_at: String::new(),
                             },
@@ -847,7 +854,7 @@ pub async fn resolve(
         wanted.extend(extra);
     }
     add_image_volumes(&mut wanted, s, &image_volumes);
-    let realized = realize(lib, dir, service, &wanted, inherited)
+    let realized = realize(lib, dir, &project.name, service, &wanted, inherited)
         .map_err(|e| AppError::Other(e.to_string()))?;
     if let Err(e) = copy_up(mounts, &realized.copy_up) {
         for v in &realized.created {
@@ -1005,6 +1012,38 @@ fn copy_merged(stack: &[PathBuf], dest: &Path) -> io::Result<()> {
         std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
     }
     Ok(())
+}
+
+/// The anonymous volumes of `project` that no container in `in_use` (every container's
+/// recorded mounts) refers to: left by an `rm` without `-v` or a scale-down; `down -v` removes
+/// them so nothing berth made outlives it.
+pub fn dangling_anonymous(
+    lib: &Path,
+    project: &str,
+    in_use: &BTreeSet<String>,
+) -> std::result::Result<Vec<String>, String> {
+    Ok(volumes::list(lib)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|v| {
+            v.labels.contains_key(ANONYMOUS_LABEL)
+                && v.labels.get(labels::PROJECT).map(String::as_str) == Some(project)
+                && !in_use.contains(&v.name)
+        })
+        .map(|v| v.name)
+        .collect())
+}
+
+/// Every volume the containers with these labels record as mounted.
+pub fn volumes_in_use<'a>(
+    containers: impl IntoIterator<Item = &'a BTreeMap<String, String>>,
+) -> BTreeSet<String> {
+    containers
+        .into_iter()
+        .flat_map(|l| recorded(l))
+        .filter(|r| r.kind == "volume")
+        .map(|r| r.source)
+        .collect()
 }
 
 /// Removes the anonymous volumes of a removed container (`down -v`, `rm -v`). Returns the

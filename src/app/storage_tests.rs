@@ -202,7 +202,7 @@ fn realize_makes_binds_volumes_and_files_and_undoes_on_error() {
         r = root.display()
     ));
     let w = want(&p, "a", &[]).unwrap();
-    let r = realize(&lib, &dir, "a", &w, &BTreeMap::new()).unwrap();
+    let r = realize(&lib, &dir, "p", "a", &w, &BTreeMap::new()).unwrap();
     assert!(root.join("made").is_dir());
     assert_eq!(r.created.len(), 1);
     assert_eq!(r.created[0].len(), 64);
@@ -222,14 +222,14 @@ fn realize_makes_binds_volumes_and_files_and_undoes_on_error() {
 
     // a recreate re-attaches the anonymous volume
     let inherited = BTreeMap::from([("/anon".to_string(), r.created[0].clone())]);
-    let again = realize(&lib, &dir, "a", &w, &inherited).unwrap();
+    let again = realize(&lib, &dir, "p", "a", &w, &inherited).unwrap();
     assert!(again.created.is_empty());
     assert_eq!(again.record[1].source, r.created[0]);
 
     // b: the anonymous volume made before the missing bind is found is removed again
     let before = volumes::list(&lib).unwrap().len();
     let wb = want(&p, "b", &[]).unwrap();
-    let e = realize(&lib, &root.join("cb"), "b", &wb, &BTreeMap::new())
+    let e = realize(&lib, &root.join("cb"), "p", "b", &wb, &BTreeMap::new())
         .unwrap_err()
         .to_string();
     assert_eq!(

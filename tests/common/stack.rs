@@ -2,8 +2,7 @@
 //! project directory, with a containerd namespace and berth state directories (BERTH_LIB_DIR,
 //! BERTH_RUN_DIR) of its own. Its guard always runs `down -v`, then checks with `ctr` that no
 //! container, task or container snapshot is left and that berth's per-container directories
-//! and volumes are gone, and removes whatever a failed test left. (tests/lifecycle.rs has the
-//! same harness inline, from before this module.)
+//! and volumes are gone, and removes whatever a failed test left.
 
 use std::fs;
 use std::path::PathBuf;
@@ -56,11 +55,11 @@ impl Stack {
         Some(case)
     }
 
-    /// Writes compose.yaml, with `IMAGE` replaced by the test image.
+    /// Writes compose.yaml, with `IMAGE` (or `IMG`) replaced by the test image.
     pub fn compose(&self, yaml: &str) {
         fs::write(
             self.dir.join("compose.yaml"),
-            yaml.replace("IMAGE", &self.image),
+            yaml.replace("IMAGE", &self.image).replace("IMG", &self.image),
         )
         .unwrap();
     }
@@ -78,9 +77,10 @@ impl Stack {
         v
     }
 
-    pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .current_dir(&self.dir)
+    /// The berth command for `args` in this stack, not run yet.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.current_dir(&self.dir)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("HOME", &self.dir)
@@ -93,9 +93,12 @@ impl Stack {
             .args(["--hosts-dir", &self.hosts_dir])
             .args(["--progress", "plain"])
             .args(["-p", &self.project])
-            .args(args)
-            .output()
-            .expect("run berth")
+            .args(args);
+        c
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run berth")
     }
 
     /// `berth args`, which must succeed; returns stdout.
@@ -234,8 +237,9 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // the guard always runs `down -v`, then checks it left nothing
-        let down = self.berth(&["down", "-v", "-t", "1"]);
+        // the guard always runs `down -v --remove-orphans` (one-offs too), then checks it left
+        // nothing
+        let down = self.berth(&["down", "-v", "--remove-orphans", "-t", "1"]);
         let left = self.leftovers();
         self.clean();
         let _ = fs::remove_dir_all(self.dir.parent().unwrap());
