@@ -9,67 +9,19 @@
 
 mod common;
 
+use common::stack::{text, Stack as Case};
+
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const IMAGE: &str = "berth-test/multi:latest";
-
-struct Case {
-    address: PathBuf,
-    hosts_dir: String,
-    image: String,
-    ns: String,
-    project: String,
-    /// The project directory.
-    dir: PathBuf,
-    /// BERTH_LIB_DIR and BERTH_RUN_DIR.
-    lib: PathBuf,
-    run: PathBuf,
-}
+/// This suite's part of the namespace, project and scratch names.
+const SUITE: &str = "exec";
 
 impl Case {
-    fn new(name: &str) -> Option<Case> {
-        let address = common::containerd_address()?;
-        let registry = common::registry()?;
-        let hosts_dir = match std::env::var("BERTH_TEST_HOSTS_DIR") {
-            Ok(d) if !d.is_empty() => d,
-            _ => return common::missing("BERTH_TEST_HOSTS_DIR is not set"),
-        };
-        let root = common::scratch_path("exec");
-        fs::create_dir_all(&root).unwrap();
-        let case = Case {
-            address,
-            hosts_dir,
-            image: format!("{registry}/{IMAGE}"),
-            ns: format!("berth-test-exec-{name}-{}", std::process::id()),
-            project: format!("exec-{name}"),
-            dir: root.join("project"),
-            lib: root.join("lib"),
-            run: root.join("run"),
-        };
-        fs::create_dir_all(&case.dir).unwrap();
-        // A namespace left by an earlier, killed run would make the checks lie.
-        case.clean();
-        Some(case)
-    }
-
-    fn compose(&self, yaml: &str) {
-        fs::write(
-            self.dir.join("compose.yaml"),
-            yaml.replace("IMAGE", &self.image),
-        )
-        .unwrap();
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        self.berth_with_input(args, None)
-    }
-
     /// `berth args` with `input` on its stdin (`None`: /dev/null).
     fn berth_with_input(&self, args: &[&str], input: Option<&str>) -> Output {
         let mut cmd = self.command(args);
@@ -87,185 +39,6 @@ impl Case {
         }
         child.wait_with_output().expect("wait for berth")
     }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("HOME", &self.dir)
-            .env("DOCKER_CONFIG", &self.dir)
-            .env("BERTH_LIB_DIR", &self.lib)
-            .env("BERTH_RUN_DIR", &self.run)
-            .arg("--address")
-            .arg(&self.address)
-            .args(["--namespace", &self.ns])
-            .args(["--hosts-dir", &self.hosts_dir])
-            .args(["--progress", "plain"])
-            .args(["-p", &self.project])
-            .args(args);
-        cmd
-    }
-
-    /// `berth args`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(o.status.success(), "berth {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// `ps -a --format json`, by name.
-    fn ps(&self) -> Vec<Value> {
-        self.ok(&["ps", "-a", "--format", "json"])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn ctr_output(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
-            .arg("--address")
-            .arg(&self.address)
-            .args(["-n", &self.ns])
-            .args(args)
-            .output()
-            .expect("run ctr")
-    }
-
-    fn ids(&self, what: &str) -> Vec<String> {
-        let o = self.ctr_output(&[what, "ls", "-q"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Snapshots that are not committed image layers: a container's rootfs.
-    fn active_snapshots(&self) -> Vec<String> {
-        let o = self.ctr_output(&["snapshots", "ls"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty() && !l.contains("Committed"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Per-container directories berth left under its lib dir.
-    fn container_dirs(&self) -> Vec<String> {
-        let dir = self.lib.join("containers").join(&self.ns);
-        fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.path().display().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// What a `down` must leave empty.
-    fn leftovers(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        left.extend(self.ids("tasks").into_iter().map(|t| format!("task {t}")));
-        left.extend(
-            self.ids("containers")
-                .into_iter()
-                .map(|c| format!("container {c}")),
-        );
-        left.extend(
-            self.active_snapshots()
-                .into_iter()
-                .map(|s| format!("snapshot {s}")),
-        );
-        left.extend(
-            self.container_dirs()
-                .into_iter()
-                .map(|d| format!("dir {d}")),
-        );
-        left
-    }
-
-    /// Removes everything in the namespace with `ctr`, then the namespace.
-    fn clean(&self) {
-        for t in self.ids("tasks") {
-            let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
-            let _ = self.ctr_output(&["tasks", "rm", "-f", &t]);
-        }
-        for c in self.ids("containers") {
-            let _ = self.ctr_output(&["containers", "rm", &c]);
-        }
-        for s in self.active_snapshots() {
-            if let Some(key) = s.split_whitespace().next() {
-                let _ = self.ctr_output(&["snapshots", "rm", key]);
-            }
-        }
-        for l in self.ids("leases") {
-            let _ = self.ctr_output(&["leases", "rm", &l]);
-        }
-        let images = self.ids("images");
-        if !images.is_empty() {
-            let mut args = vec!["images", "rm", "--sync"];
-            args.extend(images.iter().map(String::as_str));
-            let _ = self.ctr_output(&args);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let nudge = format!("{}-gc", self.ns);
-        let _ = self.ctr_output(&["leases", "create", "--id", &nudge]);
-        let _ = self.ctr_output(&["leases", "rm", "--sync", &nudge]);
-        while Instant::now() < deadline {
-            let o = Command::new("ctr")
-                .arg("--address")
-                .arg(&self.address)
-                .args(["namespaces", "rm", &self.ns])
-                .output()
-                .expect("run ctr");
-            let gone = !String::from_utf8_lossy(
-                &Command::new("ctr")
-                    .arg("--address")
-                    .arg(&self.address)
-                    .args(["namespaces", "ls", "-q"])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .lines()
-            .any(|l| l.trim() == self.ns);
-            if o.status.success() || gone {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // the guard always runs `down` (with one-off containers), then checks it left nothing
-        let down = self.berth(&["down", "--remove-orphans", "-t", "1"]);
-        let left = self.leftovers();
-        self.clean();
-        let _ = fs::remove_dir_all(self.dir.parent().unwrap());
-        if !std::thread::panicking() {
-            assert!(down.status.success(), "down: {}", text(&down));
-            assert!(
-                left.is_empty(),
-                "after down, namespace {} still holds:\n  {}",
-                self.ns,
-                left.join("\n  ")
-            );
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn out(o: &Output) -> String {
@@ -335,7 +108,7 @@ const EXEC_STACK: &str = "services:
 
 #[test]
 fn exec_streams_exit_codes_options_and_tty() {
-    let Some(case) = Case::new("exec") else {
+    let Some(case) = Case::new(SUITE, "exec") else {
         return;
     };
     case.compose(EXEC_STACK);
@@ -490,7 +263,7 @@ const RUN_STACK: &str = "services:
 
 #[test]
 fn run_one_offs_start_deps_pass_codes_and_clean_up() {
-    let Some(case) = Case::new("run") else {
+    let Some(case) = Case::new(SUITE, "run") else {
         return;
     };
     case.compose(RUN_STACK);
@@ -669,7 +442,9 @@ fn run_one_offs_start_deps_pass_codes_and_clean_up() {
     let mut want = vec![name.clone(), "kept".to_string()];
     want.sort();
     assert_eq!(left, want);
-    let o = case.berth(&["down", "--remove-orphans", "-t", "1"]);
+    // (with -v: the image's VOLUME gave every container an anonymous volume, which only -v
+    // removes, as Docker does)
+    let o = case.berth(&["down", "-v", "--remove-orphans", "-t", "1"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(case.leftovers(), Vec::<String>::new());
 }

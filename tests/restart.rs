@@ -13,238 +13,21 @@
 
 mod common;
 
+use common::stack::{text, Stack as Case};
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const IMAGE: &str = "berth-test/multi:latest";
+/// This suite's part of the namespace, project and scratch names.
+const SUITE: &str = "restart";
 
 /// How long the monitor may take to act: several of its default 10 s intervals, on a loaded
 /// machine.
 const MONITOR_DEADLINE: Duration = Duration::from_secs(90);
-
-struct Case {
-    address: PathBuf,
-    hosts_dir: String,
-    image: String,
-    ns: String,
-    project: String,
-    /// The project directory.
-    dir: PathBuf,
-    /// BERTH_LIB_DIR and BERTH_RUN_DIR.
-    lib: PathBuf,
-    run: PathBuf,
-}
-
-impl Case {
-    fn new(name: &str) -> Option<Case> {
-        let address = common::containerd_address()?;
-        let registry = common::registry()?;
-        let hosts_dir = match std::env::var("BERTH_TEST_HOSTS_DIR") {
-            Ok(d) if !d.is_empty() => d,
-            _ => return common::missing("BERTH_TEST_HOSTS_DIR is not set"),
-        };
-        let root = common::scratch_path("restart");
-        fs::create_dir_all(&root).unwrap();
-        let case = Case {
-            address,
-            hosts_dir,
-            image: format!("{registry}/{IMAGE}"),
-            ns: format!("berth-test-restart-{name}-{}", std::process::id()),
-            project: format!("rs-{name}"),
-            dir: root.join("project"),
-            lib: root.join("lib"),
-            run: root.join("run"),
-        };
-        fs::create_dir_all(&case.dir).unwrap();
-        // A namespace left by an earlier, killed run would make the checks lie.
-        case.clean();
-        Some(case)
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("HOME", &self.dir)
-            .env("DOCKER_CONFIG", &self.dir)
-            .env("BERTH_LIB_DIR", &self.lib)
-            .env("BERTH_RUN_DIR", &self.run)
-            .arg("--address")
-            .arg(&self.address)
-            .args(["--namespace", &self.ns])
-            .args(["--hosts-dir", &self.hosts_dir])
-            .args(["--progress", "plain"])
-            .args(["-p", &self.project])
-            .args(args)
-            .output()
-            .expect("run berth")
-    }
-
-    /// `berth args`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(o.status.success(), "berth {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// `ps -a --format json`, by name.
-    fn ps(&self) -> Vec<Value> {
-        self.ok(&["ps", "-a", "--format", "json"])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn ctr_output(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
-            .arg("--address")
-            .arg(&self.address)
-            .args(["-n", &self.ns])
-            .args(args)
-            .output()
-            .expect("run ctr")
-    }
-
-    fn ids(&self, what: &str) -> Vec<String> {
-        let o = self.ctr_output(&[what, "ls", "-q"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Snapshots that are not committed image layers: a container's rootfs.
-    fn active_snapshots(&self) -> Vec<String> {
-        let o = self.ctr_output(&["snapshots", "ls"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty() && !l.contains("Committed"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Per-container directories berth left under its lib dir.
-    fn container_dirs(&self) -> Vec<String> {
-        let dir = self.lib.join("containers").join(&self.ns);
-        fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.path().display().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// What a `down` must leave empty.
-    fn leftovers(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        left.extend(self.ids("tasks").into_iter().map(|t| format!("task {t}")));
-        left.extend(
-            self.ids("containers")
-                .into_iter()
-                .map(|c| format!("container {c}")),
-        );
-        left.extend(
-            self.active_snapshots()
-                .into_iter()
-                .map(|s| format!("snapshot {s}")),
-        );
-        left.extend(
-            self.container_dirs()
-                .into_iter()
-                .map(|d| format!("dir {d}")),
-        );
-        left
-    }
-
-    /// Removes everything in the namespace with `ctr`, then the namespace.
-    fn clean(&self) {
-        for t in self.ids("tasks") {
-            let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
-            let _ = self.ctr_output(&["tasks", "rm", "-f", &t]);
-        }
-        for c in self.ids("containers") {
-            let _ = self.ctr_output(&["containers", "rm", &c]);
-        }
-        for s in self.active_snapshots() {
-            if let Some(key) = s.split_whitespace().next() {
-                let _ = self.ctr_output(&["snapshots", "rm", key]);
-            }
-        }
-        for l in self.ids("leases") {
-            let _ = self.ctr_output(&["leases", "rm", &l]);
-        }
-        let images = self.ids("images");
-        if !images.is_empty() {
-            let mut args = vec!["images", "rm", "--sync"];
-            args.extend(images.iter().map(String::as_str));
-            let _ = self.ctr_output(&args);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let nudge = format!("{}-gc", self.ns);
-        let _ = self.ctr_output(&["leases", "create", "--id", &nudge]);
-        let _ = self.ctr_output(&["leases", "rm", "--sync", &nudge]);
-        while Instant::now() < deadline {
-            let o = Command::new("ctr")
-                .arg("--address")
-                .arg(&self.address)
-                .args(["namespaces", "rm", &self.ns])
-                .output()
-                .expect("run ctr");
-            let gone = !String::from_utf8_lossy(
-                &Command::new("ctr")
-                    .arg("--address")
-                    .arg(&self.address)
-                    .args(["namespaces", "ls", "-q"])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .lines()
-            .any(|l| l.trim() == self.ns);
-            if o.status.success() || gone {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // the guard always runs `down`, then checks it left nothing
-        let down = self.berth(&["down", "-t", "1"]);
-        let left = self.leftovers();
-        self.clean();
-        let _ = fs::remove_dir_all(self.dir.parent().unwrap());
-        if !std::thread::panicking() {
-            assert!(down.status.success(), "down: {}", text(&down));
-            assert!(
-                left.is_empty(),
-                "after down, namespace {} still holds:\n  {}",
-                self.ns,
-                left.join("\n  ")
-            );
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 impl Case {
     fn write(&self, services: &str) {
@@ -334,7 +117,7 @@ fn state<'a>(rows: &'a [Value], name: &str) -> &'a str {
 
 #[test]
 fn always_comes_back_with_no_berth_running_and_no_stays_down() {
-    let Some(case) = Case::new("always") else {
+    let Some(case) = Case::new(SUITE, "always") else {
         return;
     };
     case.write(
@@ -397,14 +180,14 @@ fn always_comes_back_with_no_berth_running_and_no_stays_down() {
     assert_eq!(state(&rows, &keep), "running", "{rows:?}");
 
     // down takes them out of the monitor's hands first: nothing comes back
-    let o = case.berth(&["down", "-t", "1"]);
+    let o = case.berth(&["down", "-v", "-t", "1"]);
     assert!(o.status.success(), "down: {}", text(&o));
     assert_eq!(case.leftovers(), Vec::<String>::new());
 }
 
 #[test]
 fn on_failure_is_what_the_containerd_can_do() {
-    let Some(case) = Case::new("onfail") else {
+    let Some(case) = Case::new(SUITE, "onfail") else {
         return;
     };
     case.write(
@@ -435,7 +218,7 @@ fn on_failure_is_what_the_containerd_can_do() {
 
 #[test]
 fn a_bad_restart_policy_is_refused_before_anything_is_made() {
-    let Some(case) = Case::new("bad") else {
+    let Some(case) = Case::new(SUITE, "bad") else {
         return;
     };
     case.write("  web:\n    image: IMAGE\n    network_mode: none\n    restart: always:3\n");

@@ -1040,7 +1040,7 @@ pub fn volumes_in_use<'a>(
 ) -> BTreeSet<String> {
     containers
         .into_iter()
-        .flat_map(|l| recorded(l))
+        .flat_map(recorded)
         .filter(|r| r.kind == "volume")
         .map(|r| r.source)
         .collect()

@@ -59,7 +59,8 @@ impl Stack {
     pub fn compose(&self, yaml: &str) {
         fs::write(
             self.dir.join("compose.yaml"),
-            yaml.replace("IMAGE", &self.image).replace("IMG", &self.image),
+            yaml.replace("IMAGE", &self.image)
+                .replace("IMG", &self.image),
         )
         .unwrap();
     }
