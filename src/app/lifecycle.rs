@@ -218,6 +218,21 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Reports how an operation on `id` ended: `done` when it succeeded, its error in place of
+    /// the word when it failed; returns the result unchanged.
+    fn reported(
+        &self,
+        id: &str,
+        result: Result<(), AppError>,
+        done: Event,
+    ) -> Result<(), AppError> {
+        match &result {
+            Ok(()) => self.progress.send(done),
+            Err(e) => self.progress.send(Event::error_message(id, e.to_string())),
+        }
+        result
+    }
+
     /// Records a warning once.
     fn warn(&self, w: String) {
         // A poisoned lock only means a panic elsewhere; the list is still whole.
@@ -397,16 +412,11 @@ impl<'a> Executor<'a> {
             } => {
                 let id = container_id(name);
                 self.progress.send(Event::creating(&id));
-                match self.create(service, *number, name).await {
-                    Ok(()) => {
-                        self.progress.send(Event::created(&id));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.progress.send(Event::error_message(&id, e.to_string()));
-                        Err(e)
-                    }
-                }
+                self.reported(
+                    &id,
+                    self.create(service, *number, name).await,
+                    Event::created(&id),
+                )
             }
             Op::RecreateContainer {
                 service,
@@ -436,44 +446,19 @@ impl<'a> Executor<'a> {
                     self.create(service, *number, name).await
                 }
                 .await;
-                match r {
-                    Ok(()) => {
-                        self.progress.send(Event::recreated(&id));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.progress.send(Event::error_message(&id, e.to_string()));
-                        Err(e)
-                    }
-                }
+                self.reported(&id, r, Event::recreated(&id))
             }
             Op::StartContainer { name, id, .. } => {
                 let cid = id.clone().unwrap_or_else(|| name.clone());
                 let pid = container_id(name);
                 self.progress.send(Event::starting(&pid));
-                match self.start(&cid).await {
-                    Ok(()) => {
-                        self.progress.send(Event::started(&pid));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.progress
-                            .send(Event::error_message(&pid, e.to_string()));
-                        Err(e)
-                    }
-                }
+                self.reported(&pid, self.start(&cid).await, Event::started(&pid))
             }
             Op::StopContainer { target, timeout } => {
                 let pid = container_id(&target.name);
                 self.progress.send(Event::stopping(&pid));
-                self.stop(&target.id, Some(&target.service), *timeout)
-                    .await
-                    .inspect_err(|e| {
-                        self.progress
-                            .send(Event::error_message(&pid, e.to_string()))
-                    })?;
-                self.progress.send(Event::stopped(&pid));
-                Ok(())
+                let r = self.stop(&target.id, Some(&target.service), *timeout).await;
+                self.reported(&pid, r, Event::stopped(&pid))
             }
             Op::RestartContainer { target, timeout } => {
                 let pid = container_id(&target.name);
@@ -488,17 +473,7 @@ impl<'a> Executor<'a> {
                     self.start(&target.id).await
                 }
                 .await;
-                match r {
-                    Ok(()) => {
-                        self.progress.send(Event::started(&pid));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.progress
-                            .send(Event::error_message(&pid, e.to_string()));
-                        Err(e)
-                    }
-                }
+                self.reported(&pid, r, Event::started(&pid))
             }
             Op::RemoveContainer { target, volumes } => {
                 let pid = container_id(&target.name);
@@ -507,11 +482,8 @@ impl<'a> Executor<'a> {
                     true => self.client.container_get(&target.id).await?,
                     false => None,
                 };
-                self.remove(&target.id).await.inspect_err(|e| {
-                    self.progress
-                        .send(Event::error_message(&pid, e.to_string()))
-                })?;
-                self.progress.send(Event::removed(&pid));
+                let r = self.remove(&target.id).await;
+                self.reported(&pid, r, Event::removed(&pid))?;
                 if let Some(c) = record {
                     let errors = super::storage::remove_anonymous(&self.lib, &c.labels);
                     if !errors.is_empty() {
@@ -535,17 +507,7 @@ impl<'a> Executor<'a> {
                     self.remove(&target.id).await
                 }
                 .await;
-                match r {
-                    Ok(()) => {
-                        self.progress.send(Event::removed(&pid));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.progress
-                            .send(Event::error_message(&pid, e.to_string()));
-                        Err(e)
-                    }
-                }
+                self.reported(&pid, r, Event::removed(&pid))
             }
             Op::Keep { name, id, .. } => {
                 let running = matches!(
