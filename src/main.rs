@@ -7,5 +7,9 @@ fn main() {
     if let Some(code) = berth::logs::driver::run_if_invoked(&args) {
         std::process::exit(code);
     }
+    // runc runs berth as the OCI createRuntime hook that joins a task to its networks.
+    if let Some(code) = berth::app::nethook::run_if_invoked(&args) {
+        std::process::exit(code);
+    }
     std::process::exit(berth::cli::run());
 }
