@@ -190,6 +190,13 @@ pub fn check_network_modes(project: &Project, services: &[String]) -> Result<(),
                 "service {name:?}: network_mode {mode:?} is not supported by berth (bridge, none, host, service:NAME or container:NAME)"
             )));
         }
+        crate::plan::network::attachments(project, s).map_err(AppError::Other)?;
+        for key in s.networks.keys() {
+            if project.networks.get(key).is_some_and(|n| !n.external) {
+                crate::plan::network::wanted_network(project, key, env!("CARGO_PKG_VERSION"))
+                    .map_err(AppError::Other)?;
+            }
+        }
     }
     super::network::check_external(&crate::state::lib_dir(), project, services)
 }
@@ -620,7 +627,8 @@ impl<'a> Executor<'a> {
                 s,
                 &dir,
                 &exe,
-            )?;
+            )
+            .await?;
             let (files, file_warnings) = ContainerFiles::write(&dir, name, s, &joined)?;
             for w in file_warnings {
                 self.warn(w);
@@ -692,7 +700,7 @@ impl<'a> Executor<'a> {
         }
         .await;
         if result.is_err() {
-            let _ = super::network::leave(&self.lib, client.namespace(), name);
+            let _ = super::network::leave(&self.lib, client.namespace(), name).await;
             let _ = client.snapshot_remove(SNAPSHOTTER, name).await;
             let _ = std::fs::remove_dir_all(&dir);
             for v in &made_volumes {
@@ -886,7 +894,7 @@ impl<'a> Executor<'a> {
             client.task_delete(id).await?;
         }
         client.container_delete(id).await?;
-        super::network::leave(&self.lib, client.namespace(), id)?;
+        super::network::leave(&self.lib, client.namespace(), id).await?;
         client.snapshot_remove(SNAPSHOTTER, id).await?;
         let dir = self.dir(id);
         match std::fs::remove_dir_all(&dir) {

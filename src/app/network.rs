@@ -98,6 +98,29 @@ fn other(e: impl std::fmt::Display) -> AppError {
     AppError::Other(e.to_string())
 }
 
+/// One holder at a time inside this process: the records' `flock` is per open file, so two
+/// tasks of one berth would each block a runtime thread on it (and with the holder awaiting
+/// netlink on that thread, never wake). Tasks wait here, asynchronously, first.
+static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The records, locked against other processes and other tasks of this one.
+struct Locked {
+    store: Networks,
+    lock: crate::state::networks::NetworksLock,
+    _task: tokio::sync::MutexGuard<'static, ()>,
+}
+
+async fn locked(lib: &Path) -> Result<Locked, AppError> {
+    let task = IN_PROCESS.lock().await;
+    let store = Networks::new(lib);
+    let lock = store.lock().map_err(other)?;
+    Ok(Locked {
+        store,
+        lock,
+        _task: task,
+    })
+}
+
 /// The names of the networks berth has records of.
 pub fn existing(lib: &Path) -> Result<BTreeSet<String>, AppError> {
     Ok(Networks::new(lib)
@@ -151,8 +174,8 @@ pub async fn create_network(
     progress.send(Event::creating(&id));
     let host = Netlink::host().map_err(other)?;
     let result = async {
-        let store = Networks::new(lib);
-        let lock = store.lock().map_err(other)?;
+        let held = locked(lib).await?;
+        let (store, lock) = (&held.store, &held.lock);
         let record = match store.get(name).map_err(other)? {
             Some(r) => r,
             None => {
@@ -171,11 +194,10 @@ pub async fn create_network(
                 );
                 let record = new_record(&wanted, &taken)
                     .map_err(|e| AppError::Other(format!("network {}: {e}", wanted.key)))?;
-                store.put(&lock, &record).map_err(other)?;
+                store.put(lock, &record).map_err(other)?;
                 record
             }
         };
-        drop(lock);
         ensure_bridge(&host, &record).await
     }
     .await;
@@ -243,8 +265,8 @@ async fn ensure_bridge(host: &Netlink, n: &Network) -> Result<(), AppError> {
 }
 
 /// Removes network `name`: its bridge and its record. Endpoints of containers that no longer
-/// exist (a crash) are dropped; a network with containers still on it is left, with Docker's
-/// error.
+/// exist (a crash) are dropped. A network another project's containers are still on is left
+/// in place with compose's warning ("Resource is still in use"), not an error.
 pub async fn remove_network(
     lib: &Path,
     name: &str,
@@ -254,30 +276,32 @@ pub async fn remove_network(
     let id = network_id(name);
     progress.send(Event::removing(&id));
     let result = async {
-        let store = Networks::new(lib);
-        let lock = store.lock().map_err(other)?;
+        let held = locked(lib).await?;
+        let (store, lock) = (&held.store, &held.lock);
         let Some(mut record) = store.get(name).map_err(other)? else {
-            return Ok(());
+            return Ok(true);
         };
         record.endpoints.retain(|k, _| live.contains(k));
         if !record.endpoints.is_empty() {
-            store.put(&lock, &record).map_err(other)?;
-            return Err(AppError::Other(format!(
-                "error while removing network: network {name} id {} has active endpoints",
-                record.id
-            )));
+            store.put(lock, &record).map_err(other)?;
+            return Ok(false);
         }
         let host = Netlink::host().map_err(other)?;
         host.delete_link(&record.bridge).await.map_err(other)?;
-        store.remove(&lock, name).map_err(other)?;
-        Ok(())
+        store.remove(lock, name).map_err(other)?;
+        Ok::<bool, AppError>(true)
     }
     .await;
     match &result {
-        Ok(()) => progress.send(Event::removed(&id)),
+        Ok(true) => progress.send(Event::removed(&id)),
+        Ok(false) => progress.send(Event::new(
+            &id,
+            crate::progress::Status::Warning,
+            "Resource is still in use",
+        )),
         Err(e) => progress.send(Event::error_message(&id, e.to_string())),
     }
-    result
+    result.map(|_| ())
 }
 
 /// Joins container `container` (of `service`, in containerd namespace `namespace`) to its
@@ -285,7 +309,7 @@ pub async fn remove_network(
 /// endpoints recorded, and its hook file written into `dir`. Nothing to do (an empty
 /// [`Joined`]) for `network_mode` host, none or a joined namespace.
 #[allow(clippy::too_many_arguments)]
-pub fn join(
+pub async fn join(
     lib: &Path,
     run: &Path,
     namespace: &str,
@@ -299,8 +323,8 @@ pub fn join(
     if attachments.is_empty() {
         return Ok(Joined::default());
     }
-    let store = Networks::new(lib);
-    let lock = store.lock().map_err(other)?;
+    let held = locked(lib).await?;
+    let (store, lock) = (&held.store, &held.lock);
     let key = endpoint_key(namespace, container);
     let mut records = Vec::new();
     for a in &attachments {
@@ -382,7 +406,7 @@ pub fn join(
     let bytes = serde_json::to_vec_pretty(&config).map_err(other)?;
     crate::state::write_atomic(&file, &bytes, 0o644).map_err(other)?;
     for r in &records {
-        store.put(&lock, r).map_err(other)?;
+        store.put(lock, r).map_err(other)?;
     }
     joined.hook = Some((
         exe.to_owned(),
@@ -443,16 +467,16 @@ fn release(r: &mut Network, e: &Endpoint) {
 
 /// Gives back container `container`'s addresses on every network and drops its endpoints.
 /// Returns whether it had published ports (the firewall must then be rendered again).
-pub fn leave(lib: &Path, namespace: &str, container: &str) -> Result<bool, AppError> {
-    let store = Networks::new(lib);
-    let lock = store.lock().map_err(other)?;
+pub async fn leave(lib: &Path, namespace: &str, container: &str) -> Result<bool, AppError> {
+    let held = locked(lib).await?;
+    let (store, lock) = (&held.store, &held.lock);
     let key = endpoint_key(namespace, container);
     let mut had_ports = false;
     for mut r in store.list().map_err(other)? {
         if let Some(e) = r.endpoints.remove(&key) {
             had_ports |= !e.ports.is_empty();
             release(&mut r, &e);
-            store.put(&lock, &r).map_err(other)?;
+            store.put(lock, &r).map_err(other)?;
         }
     }
     Ok(had_ports)

@@ -180,11 +180,41 @@ impl Stack {
                 .map(|d| format!("dir {d}")),
         );
         left.extend(self.volumes().into_iter().map(|v| format!("volume {v}")));
+        for (name, bridge) in self.network_records() {
+            left.push(format!("network record {name}"));
+            if link_exists(&bridge) {
+                left.push(format!("bridge {bridge}"));
+            }
+        }
         left
     }
 
-    /// Removes everything in the namespace with `ctr`, then the namespace.
+    /// berth's network records under BERTH_LIB_DIR: (name, bridge).
+    pub fn network_records(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = fs::read_dir(self.lib.join("networks"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .filter_map(|e| {
+                        let v: Value = serde_json::from_slice(&fs::read(e.path()).ok()?).ok()?;
+                        Some((
+                            v["name"].as_str()?.to_owned(),
+                            v["bridge"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// Removes everything in the namespace with `ctr`, then the namespace, and the bridges of
+    /// berth's network records.
     pub fn clean(&self) {
+        for (_, bridge) in self.network_records() {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        }
         for t in self.ids("tasks") {
             let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
             let _ = self.ctr_output(&["tasks", "rm", "-f", &t]);
@@ -254,6 +284,15 @@ impl Drop for Stack {
             );
         }
     }
+}
+
+/// Whether a link named `name` exists on the host.
+pub fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", "dev", name])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 pub fn text(o: &Output) -> String {
