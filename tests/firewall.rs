@@ -34,6 +34,10 @@ use berth::network::netlink::{attach, container_ifname, BridgeConfig, Netlink, V
 use berth::network::netns::{Netns, NetnsDir};
 use berth::network::{nft, sysctl};
 use ipnet::IpNet;
+use nftables::batch::Batch;
+use nftables::schema::{NfListObject, Rule, Table};
+use nftables::stmt::Statement;
+use nftables::types::NfFamily;
 
 /// Where each test server listens inside its namespace.
 const PORT: u16 = 7000;
@@ -404,6 +408,19 @@ async fn published_ports_masquerade_isolation_and_internal_networks() {
         "127.0.0.1-bound port reached on {host_o}: {e:?}"
     );
 
+    // Rendered again with one port less, the table is rebuilt whole: that port is gone, the
+    // other still answers.
+    let fewer = render(&bed.table, &networks, &ports[..2]).unwrap();
+    nft::apply(&fewer).await.unwrap();
+    let e = blocked_host(sock(&format!("127.0.0.1:{p_lo}"))).await;
+    assert!(e.is_err(), "unpublished port still reached: {e:?}");
+    let r = ask_host(sock(&format!("127.0.0.1:{p_all}")), "again")
+        .await
+        .unwrap();
+    assert_eq!(r, format!("{gw_a} again"));
+    nft::apply(&doc).await.unwrap();
+    assert_eq!(nft_list(&bed.table), listed);
+
     // Egress from the container is masqueraded: o sees the host's address on its link.
     let r = ask_from(c, o4, "out").unwrap();
     assert_eq!(r, format!("{host_o} out"));
@@ -421,6 +438,50 @@ async fn published_ports_masquerade_isolation_and_internal_networks() {
     assert!(e.is_err(), "c reached d across bridges: {e:?}");
     let e = blocked_from(d, c4);
     assert!(e.is_err(), "d reached c across bridges: {e:?}");
+
+    // nft takes every kind of rule render makes (UDP, a given host address of either family,
+    // an internal network with IPv6), checked without applying.
+    let mut udp = publish(Some(&host_o), p_all, c4);
+    udp.proto = Proto::Udp;
+    let mut rich = networks.clone();
+    rich[2].subnets.push(net(&format!("fd00:b52:{ni}::/64")));
+    let rich_ports = [
+        udp,
+        publish(Some(&host_o6), p_all, c6),
+        publish(Some("0.0.0.0"), p_lo, c4),
+    ];
+    nft::check(&render(&bed.table, &rich, &rich_ports).unwrap())
+        .await
+        .unwrap();
+    // nft's refusal comes back as an error naming the table and nft's reason.
+    let absent = format!("{}_absent", bed.table);
+    let mut bad = Batch::new();
+    bad.add(NfListObject::Table(Table {
+        family: NfFamily::INet,
+        name: absent.clone().into(),
+        handle: None,
+    }));
+    bad.add(NfListObject::Rule(Rule {
+        family: NfFamily::INet,
+        table: absent.clone().into(),
+        chain: "nosuch".into(),
+        expr: vec![Statement::Accept(None)].into(),
+        handle: None,
+        index: None,
+        comment: None,
+    }));
+    let e = nft::apply(&bad.to_nftables())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "apply nftables table inet {absent}: nft exited with"
+        )) && e.contains("No such file or directory"),
+        "{e}"
+    );
+    // One transaction: the table added before the failing rule is not there either.
+    assert!(!nft::table_exists(&absent).await.unwrap());
 
     // Delete the table: berth's rules, and only they, closed and translated those paths.
     nft::delete_table(&bed.table).await.unwrap();

@@ -913,26 +913,6 @@ mod tests {
     }
 
     #[test]
-    fn dump_for_nft_check() {
-        let Ok(path) = std::env::var("BERTH_FW_DUMP") else {
-            return;
-        };
-        let nets = [
-            network("br0", &["10.1.0.0/24", "fd00:1::/64"], false),
-            network("br1", &["10.2.0.0/24"], true),
-            network("br2", &["10.3.0.0/24"], false),
-        ];
-        let ports = [
-            port("br0", None, 8080, "10.1.0.2", 80),
-            port("br0", None, 8080, "fd00:1::2", 80),
-            port("br0", Some("127.0.0.1"), 8081, "10.1.0.2", 80),
-            port("br0", Some("192.0.2.7"), 8082, "10.1.0.2", 80),
-        ];
-        let doc = render("berth_dump", &nets, &ports).unwrap();
-        std::fs::write(path, serde_json::to_string(&doc).unwrap()).unwrap();
-    }
-
-    #[test]
     fn only_loopback_ports_need_no_jump() {
         let nets = [network("br0", &["10.1.0.0/24"], false)];
         let ports = [port("br0", Some("127.0.0.1"), 8081, "10.1.0.2", 80)];

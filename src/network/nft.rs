@@ -54,6 +54,17 @@ pub async fn apply(doc: &Nftables<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Asks nft whether it would accept `doc` (`nft -c`), changing nothing.
+pub async fn check(doc: &Nftables<'_>) -> Result<()> {
+    let what = format!("check: {}", describe(doc));
+    let json = serde_json::to_string(doc).map_err(|e| NftError::Json {
+        what: what.clone(),
+        detail: e.to_string(),
+    })?;
+    run(&what, &["-c", "-j", "-f", "-"], Some(json.as_bytes())).await?;
+    Ok(())
+}
+
 /// Deletes berth's table `table` (family inet) with everything in it; absent is fine.
 pub async fn delete_table(table: &str) -> Result<()> {
     validate_table(table)?;
