@@ -33,7 +33,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::IpNet;
 use nftables::batch::Batch;
@@ -91,6 +91,8 @@ impl Proto {
 }
 
 /// One published port: `host_ip:host_port` on the host to `container_ip:container_port`.
+/// The container address's family decides which packets are DNAT'ed: a container with an IPv4
+/// and an IPv6 address published on every address is two `FwPort`s, one for each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FwPort {
     /// The bridge the container is reached by (one of the networks' bridges).
@@ -145,6 +147,14 @@ pub enum FirewallError {
     },
     #[error("publish {port} to {container}: the host address and the container address are not of the same IP family")]
     FamilyMismatch { port: String, container: IpAddr },
+    #[error("publish {port} to {container}: host port {host_port}/{proto} is already published to {other}")]
+    PortTaken {
+        port: String,
+        container: IpAddr,
+        host_port: u16,
+        proto: &'static str,
+        other: String,
+    },
     #[error("publish {port} to {container}: port 0 cannot be published")]
     PortZero { port: String, container: IpAddr },
 }
@@ -188,8 +198,17 @@ pub fn render(table: &str, networks: &[FwNetwork], ports: &[FwPort]) -> Result<N
             });
         }
     }
-    for p in ports {
+    for (n, p) in ports.iter().enumerate() {
         check_port(p, networks)?;
+        if let Some(q) = ports[..n].iter().find(|q| clash(p, q)) {
+            return Err(FirewallError::PortTaken {
+                port: p.to_string(),
+                container: p.container_ip,
+                host_port: p.host_port,
+                proto: p.proto.as_str(),
+                other: SocketAddr::new(q.container_ip, q.container_port).to_string(),
+            });
+        }
     }
 
     let t = Builder {
@@ -261,6 +280,16 @@ fn check_port(p: &FwPort, networks: &[FwNetwork]) -> Result<()> {
         return Err(FirewallError::PortZero { port, container });
     }
     Ok(())
+}
+
+/// Two ports would catch the same packets: same protocol, port and address family, and the
+/// same host address or either on every address.
+fn clash(p: &FwPort, q: &FwPort) -> bool {
+    let any = |h: Option<IpAddr>| h.is_none_or(|h| h.is_unspecified());
+    p.proto == q.proto
+        && p.host_port == q.host_port
+        && p.container_ip.is_ipv4() == q.container_ip.is_ipv4()
+        && (any(p.host_ip) || any(q.host_ip) || p.host_ip == q.host_ip)
 }
 
 /// Every rule, in order, with its chain.
@@ -946,6 +975,24 @@ mod tests {
             err(&[port("br0", None, 0, "10.1.0.2", 80)]),
             "publish 0->80/tcp to 10.1.0.2: port 0 cannot be published"
         );
+        assert_eq!(
+            err(&[
+                port("br0", Some("127.0.0.1"), 80, "10.1.0.2", 80),
+                port("br0", None, 80, "10.1.0.3", 8080),
+            ]),
+            "publish 80->8080/tcp to 10.1.0.3: host port 80/tcp is already published to \
+             10.1.0.2:80"
+        );
+        // Other addresses, families or protocols do not clash.
+        let mut udp = port("br0", None, 80, "10.1.0.3", 80);
+        udp.proto = Proto::Udp;
+        let fine = [
+            port("br0", Some("127.0.0.1"), 80, "10.1.0.2", 80),
+            port("br0", Some("192.0.2.1"), 80, "10.1.0.3", 80),
+            port("br0", None, 80, "fd00::3", 80),
+            udp,
+        ];
+        assert!(render("berth", &nets, &fine).is_ok());
         let e = render("berth-x", &nets, &[]).unwrap_err().to_string();
         assert_eq!(
             e,
