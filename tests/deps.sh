@@ -20,6 +20,7 @@ BERTH_APT_PACKAGES=(
   protobuf-compiler  # protoc: the containerd-client crate's build script compiles containerd's API
   tini               # tini-static: the init berth binds in as /sbin/docker-init for `init: true`
   iproute2           # ip -o link: tests/netlink.rs checks no bridge or veth is left
+  nftables           # nft: berth's firewall table (src/network/nft.rs runs it)
 )
 # ==========================================================================================
 

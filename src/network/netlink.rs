@@ -13,11 +13,12 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use nix::errno::Errno;
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 use sha2::{Digest, Sha256};
 
@@ -462,6 +463,26 @@ impl Netlink {
             .execute()
             .await
             .map_err(request_err(self.what("set up", name)))
+    }
+
+    /// Turns hairpin mode on (or off) on bridge port `name`, a veth's host end: the bridge may
+    /// then send a frame back out of the port it came in by. A container reaching its own
+    /// published port through a host address needs it when br_netfilter is loaded: the DNAT
+    /// then happens as the frame enters the bridge, and the frame must go back where it came
+    /// from (Docker sets it for the same reason when it runs without its userland proxy).
+    pub async fn set_hairpin(&self, name: &str, on: bool) -> Result<()> {
+        let link = self.require_link("set hairpin mode on", name).await?;
+        // Port settings go by RTM_NEWLINK (`set_port`); RTM_SETLINK ignores them.
+        self.handle
+            .link()
+            .set_port(
+                LinkBridgePort::new(link.index)
+                    .append_info_data(InfoBridgePort::HairpinMode(on))
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(request_err(self.what("set hairpin mode on", name)))
     }
 
     /// Adds `addr` to link `name`; an address already there is fine. IPv6 addresses skip
