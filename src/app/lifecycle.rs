@@ -346,7 +346,18 @@ impl<'a> Executor<'a> {
     async fn run_op(&self, op: &Op) -> Result<(), AppError> {
         match op {
             Op::CreateNetwork { name } => {
-                super::network::create_network(&self.lib, self.project, name, self.progress).await
+                let notes = super::network::create_network(
+                    &self.lib,
+                    &crate::state::run_dir(),
+                    self.project,
+                    name,
+                    self.progress,
+                )
+                .await?;
+                for n in notes {
+                    self.warn(n);
+                }
+                Ok(())
             }
             Op::RemoveNetwork { name } => {
                 let containers = self
@@ -361,7 +372,14 @@ impl<'a> Executor<'a> {
                     self.client.namespace(),
                     &containers,
                 )?;
-                super::network::remove_network(&self.lib, name, &live, self.progress).await
+                super::network::remove_network(
+                    &self.lib,
+                    &crate::state::run_dir(),
+                    name,
+                    &live,
+                    self.progress,
+                )
+                .await
             }
             Op::CreateVolume { name } => {
                 let wanted =
@@ -700,7 +718,7 @@ impl<'a> Executor<'a> {
         }
         .await;
         if result.is_err() {
-            let _ = super::network::leave(&self.lib, client.namespace(), name).await;
+            let _ = super::network::leave(&self.lib, &crate::state::run_dir(), client.namespace(), name).await;
             let _ = client.snapshot_remove(SNAPSHOTTER, name).await;
             let _ = std::fs::remove_dir_all(&dir);
             for v in &made_volumes {
@@ -894,7 +912,7 @@ impl<'a> Executor<'a> {
             client.task_delete(id).await?;
         }
         client.container_delete(id).await?;
-        super::network::leave(&self.lib, client.namespace(), id).await?;
+        super::network::leave(&self.lib, &crate::state::run_dir(), client.namespace(), id).await?;
         client.snapshot_remove(SNAPSHOTTER, id).await?;
         let dir = self.dir(id);
         match std::fs::remove_dir_all(&dir) {

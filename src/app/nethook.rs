@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::network::{HookConfig, HOOK_ARG};
-use crate::network::netlink::{self, BridgeConfig, Netlink, VethConfig};
+use crate::network::netlink::{self, Netlink, VethConfig};
 use crate::network::netns::Netns;
 
 /// The part of the OCI state berth reads.
@@ -61,13 +61,9 @@ pub async fn join(config: &HookConfig, pid: i64) -> Result<(), String> {
         Netns::open_path(Path::new(&format!("/proc/{pid}/ns/net"))).map_err(|e| e.to_string())?;
     let host = Netlink::host().map_err(|e| e.to_string())?;
     for i in &config.interfaces {
-        host.ensure_bridge(&BridgeConfig {
-            name: i.bridge.clone(),
-            mtu: i.mtu,
-            addresses: i.bridge_addrs.clone(),
-        })
-        .await
-        .map_err(|e| format!("network {}: {e}", i.network))?;
+        super::network::bridge_up(&host, &i.bridge, i.mtu, &i.bridge_addrs)
+            .await
+            .map_err(|e| format!("network {}: {e}", i.network))?;
         netlink::attach(
             &host,
             &ns,
@@ -83,6 +79,13 @@ pub async fn join(config: &HookConfig, pid: i64) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("network {}: {e}", i.network))?;
+        // a container reaching its own published port through a host address: the frame
+        // goes back out the port it came in by
+        host.set_hairpin(&i.host_veth, true)
+            .await
+            .map_err(|e| format!("network {}: {e}", i.network))?;
     }
+    // after a reboot the kernel has no table of berth's until something renders it
+    super::network::ensure_firewall(&config.lib, &config.run, &config.nft_table).await?;
     Ok(())
 }

@@ -26,7 +26,9 @@ use sha2::{Digest, Sha256};
 use super::AppError;
 use crate::model::types::{Project, ServiceConfig};
 use crate::network::ipam::{self, Subnet};
+use crate::network::firewall::{self, FwNetwork, FwPort, Proto};
 use crate::network::netlink::{self, BridgeConfig, Netlink};
+use crate::network::{nft, sysctl};
 use crate::plan::network::{self as plannet, Attachment};
 use crate::progress::{network_id, Event, Progress};
 use crate::state::networks::{endpoint_key, Endpoint, Network, Networks};
@@ -154,14 +156,17 @@ pub fn check_external(lib: &Path, project: &Project, services: &[String]) -> Res
     Ok(())
 }
 
-/// Makes network `name` of `project`: the record (subnets chosen now) and the bridge. An
-/// existing record is kept (its bridge made again if missing).
+/// Makes network `name` of `project`: the record (subnets chosen now), the bridge, and
+/// berth's firewall table with it; turns on IP forwarding when it is off. An existing record
+/// is kept (its bridge made again if missing). Returns what to tell the user (the kernel
+/// settings it changed).
 pub async fn create_network(
     lib: &Path,
+    run: &Path,
     project: &Project,
     name: &str,
     progress: &Progress,
-) -> Result<(), AppError> {
+) -> Result<Vec<String>, AppError> {
     let key = project
         .networks
         .keys()
@@ -198,11 +203,23 @@ pub async fn create_network(
                 record
             }
         };
-        ensure_bridge(&host, &record).await
+        ensure_bridge(&host, &record).await?;
+        let v6 = store
+            .list()
+            .map_err(other)?
+            .iter()
+            .any(|n| n.subnets.iter().any(|s| s.subnet.addr().is_ipv6()));
+        let changed = sysctl::enable_ip_forward(v6).map_err(other)?;
+        sync_firewall(store, &nft_table(), run).await?;
+        Ok(changed
+            .into_iter()
+            .map(|k| format!("berth turned on {k} (containers' traffic is forwarded)"))
+            .collect::<Vec<String>>())
     }
     .await;
+    let result: Result<Vec<String>, AppError> = result;
     match &result {
-        Ok(()) => progress.send(Event::created(&id)),
+        Ok(_) => progress.send(Event::created(&id)),
         Err(e) => progress.send(Event::error_message(&id, e.to_string())),
     }
     result
@@ -254,14 +271,100 @@ fn bridge_addrs(n: &Network) -> Vec<IpNet> {
 
 /// Makes sure `n`'s bridge exists, has its gateway addresses and is up.
 async fn ensure_bridge(host: &Netlink, n: &Network) -> Result<(), AppError> {
+    bridge_up(host, &n.bridge, n.mtu, &bridge_addrs(n))
+        .await
+        .map_err(other)
+}
+
+/// A bridge as berth wants it: up, with its addresses, and `route_localnet` on, so the host's
+/// own connections to 127.0.0.1 can be DNAT'ed to a container behind it (berth's table drops
+/// anything else from a bridge to 127.0.0.0/8).
+pub(super) async fn bridge_up(
+    host: &Netlink,
+    name: &str,
+    mtu: Option<u32>,
+    addrs: &[IpNet],
+) -> Result<(), String> {
     host.ensure_bridge(&BridgeConfig {
-        name: n.bridge.clone(),
-        mtu: n.mtu,
-        addresses: bridge_addrs(n),
+        name: name.to_owned(),
+        mtu,
+        addresses: addrs.to_vec(),
     })
     .await
-    .map_err(other)?;
+    .map_err(|e| e.to_string())?;
+    sysctl::set_route_localnet(name).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The marker that berth's table was applied since the host booted (/run is emptied then, as
+/// the kernel's tables are): a hook that finds it missing renders the table again.
+fn firewall_marker(run: &Path, table: &str) -> PathBuf {
+    run.join(format!("firewall-{table}.applied"))
+}
+
+/// Renders berth's nftables table from every record and applies it as one transaction (the
+/// table is deleted when no network is left). The caller holds the records' lock.
+async fn sync_firewall(store: &Networks, table: &str, run: &Path) -> Result<(), AppError> {
+    let records = store.list().map_err(other)?;
+    let (networks, ports) = firewall_input(&records);
+    let doc = firewall::render(table, &networks, &ports).map_err(other)?;
+    nft::apply(&doc).await.map_err(other)?;
+    let marker = firewall_marker(run, table);
+    if records.is_empty() {
+        let _ = std::fs::remove_file(&marker);
+    } else {
+        crate::state::write_atomic(&marker, b"", 0o644).map_err(other)?;
+    }
+    Ok(())
+}
+
+/// Renders the table again only when this boot has not seen it applied (the hook's case).
+pub(super) async fn ensure_firewall(lib: &Path, run: &Path, table: &str) -> Result<(), String> {
+    if firewall_marker(run, table).exists() {
+        return Ok(());
+    }
+    let store = Networks::new(lib);
+    let _lock = store.lock().map_err(|e| e.to_string())?;
+    sync_firewall(&store, table, run)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// What the firewall needs of the records: each network, and each published port once per
+/// container address (of the host address's family, or both families when it is unset).
+fn firewall_input(records: &[Network]) -> (Vec<FwNetwork>, Vec<FwPort>) {
+    let mut networks = Vec::new();
+    let mut ports = Vec::new();
+    for r in records {
+        networks.push(FwNetwork {
+            bridge: r.bridge.clone(),
+            subnets: r.subnets.iter().map(|s| s.subnet).collect(),
+            internal: r.internal,
+        });
+        for e in r.endpoints.values() {
+            for p in &e.ports {
+                let proto = match p.proto.as_str() {
+                    "udp" => Proto::Udp,
+                    _ => Proto::Tcp,
+                };
+                for ip in &e.addrs {
+                    let unspecified = p.host_ip.is_none_or(|h| h.is_unspecified());
+                    if !unspecified && p.host_ip.is_some_and(|h| h.is_ipv6() != ip.is_ipv6()) {
+                        continue;
+                    }
+                    ports.push(FwPort {
+                        bridge: r.bridge.clone(),
+                        host_ip: if unspecified { None } else { p.host_ip },
+                        host_port: p.host_port,
+                        container_ip: *ip,
+                        container_port: p.container_port,
+                        proto,
+                    });
+                }
+            }
+        }
+    }
+    (networks, ports)
 }
 
 /// Removes network `name`: its bridge and its record. Endpoints of containers that no longer
@@ -269,6 +372,7 @@ async fn ensure_bridge(host: &Netlink, n: &Network) -> Result<(), AppError> {
 /// in place with compose's warning ("Resource is still in use"), not an error.
 pub async fn remove_network(
     lib: &Path,
+    run: &Path,
     name: &str,
     live: &BTreeSet<String>,
     progress: &Progress,
@@ -289,6 +393,7 @@ pub async fn remove_network(
         let host = Netlink::host().map_err(other)?;
         host.delete_link(&record.bridge).await.map_err(other)?;
         store.remove(lock, name).map_err(other)?;
+        sync_firewall(store, &nft_table(), run).await?;
         Ok::<bool, AppError>(true)
     }
     .await;
@@ -465,9 +570,14 @@ fn release(r: &mut Network, e: &Endpoint) {
     }
 }
 
-/// Gives back container `container`'s addresses on every network and drops its endpoints.
-/// Returns whether it had published ports (the firewall must then be rendered again).
-pub async fn leave(lib: &Path, namespace: &str, container: &str) -> Result<bool, AppError> {
+/// Gives back container `container`'s addresses on every network and drops its endpoints;
+/// the firewall is rendered again when it had published ports.
+pub async fn leave(
+    lib: &Path,
+    run: &Path,
+    namespace: &str,
+    container: &str,
+) -> Result<(), AppError> {
     let held = locked(lib).await?;
     let (store, lock) = (&held.store, &held.lock);
     let key = endpoint_key(namespace, container);
@@ -479,7 +589,10 @@ pub async fn leave(lib: &Path, namespace: &str, container: &str) -> Result<bool,
             store.put(lock, &r).map_err(other)?;
         }
     }
-    Ok(had_ports)
+    if had_ports {
+        sync_firewall(store, &nft_table(), run).await?;
+    }
+    Ok(())
 }
 
 /// The endpoint keys of the containers of `namespace` that exist, plus every other
