@@ -4,6 +4,7 @@
 //! Knows nothing of compose or containerd: `app` decides names, subnets and addresses and passes
 //! them in as plain data.
 
+pub mod cni;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
