@@ -31,7 +31,10 @@ const PORTS_COLUMN: &str = "0.0.0.0:7000-7002->7000-7002/tcp, :::7000-7002->7000
 fn wait_state(case: &Case, name: &str, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while field(&case.ps(), name)["State"] != state {
-        assert!(Instant::now() < deadline, "gave up waiting for {name} {state}");
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {name} {state}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -47,7 +50,10 @@ fn ps_and_port_show_the_recorded_ports() {
     wait_state(&case, &web, "running");
 
     // no record: nothing published, compose's error with an empty list
-    assert_eq!(field(&case.ps(), &web)["Publishers"], serde_json::Value::Null);
+    assert_eq!(
+        field(&case.ps(), &web)["Publishers"],
+        serde_json::Value::Null
+    );
     let o = case.berth(&["port", "web", "80"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(

@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::plan::ports::{HostBinding, HostPort, Proto, Publish, PortRecord};
+use crate::plan::ports::{HostBinding, HostPort, PortRecord, Proto, Publish};
 
 /// How many times a random port that berth already handed out is drawn again.
 const RANDOM_TRIES: usize = 64;

@@ -86,13 +86,19 @@ mod tests {
     #[test]
     fn answers_as_compose() {
         let p = publishers();
-        assert_eq!(answer("p-web-1", &p, 80, "tcp").unwrap(), ("0.0.0.0".into(), 8080));
+        assert_eq!(
+            answer("p-web-1", &p, 80, "tcp").unwrap(),
+            ("0.0.0.0".into(), 8080)
+        );
         assert_eq!(
             answer("p-web-1", &p, 53, "udp").unwrap(),
             ("127.0.0.1".into(), 5353)
         );
         // an exposed port has no host side: compose prints ":0"
-        assert_eq!(answer("p-web-1", &p, 9000, "tcp").unwrap(), (String::new(), 0));
+        assert_eq!(
+            answer("p-web-1", &p, 9000, "tcp").unwrap(),
+            (String::new(), 0)
+        );
         assert_eq!(
             answer("p-web-1", &p, 53, "tcp").unwrap_err().to_string(),
             "no port 53/tcp for container p-web-1: 5353/udp, 8080/tcp, 8080/tcp, 0/tcp"

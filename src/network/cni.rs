@@ -328,19 +328,21 @@ mod tests {
     #[test]
     fn ranges_skip_the_network_and_broadcast_addresses() {
         let r = |s: &str, r: &str| {
-            usable(&s.parse().unwrap(), &r.parse().unwrap())
-                .map(|(a, b)| format!("{a}-{b}"))
+            usable(&s.parse().unwrap(), &r.parse().unwrap()).map(|(a, b)| format!("{a}-{b}"))
         };
-        assert_eq!(r("10.0.0.0/24", "10.0.0.0/25").unwrap(), "10.0.0.1-10.0.0.127");
+        assert_eq!(
+            r("10.0.0.0/24", "10.0.0.0/25").unwrap(),
+            "10.0.0.1-10.0.0.127"
+        );
         assert_eq!(
             r("10.0.0.0/24", "10.0.0.128/25").unwrap(),
             "10.0.0.128-10.0.0.254"
         );
-        assert_eq!(r("10.0.0.0/24", "10.0.0.0/24").unwrap(), "10.0.0.1-10.0.0.254");
         assert_eq!(
-            r("fd00::/64", "fd00::/120").unwrap(),
-            "fd00::1-fd00::ff"
+            r("10.0.0.0/24", "10.0.0.0/24").unwrap(),
+            "10.0.0.1-10.0.0.254"
         );
+        assert_eq!(r("fd00::/64", "fd00::/120").unwrap(), "fd00::1-fd00::ff");
         assert_eq!(r("10.0.0.0/24", "10.0.1.0/25"), None);
         let mut n = net();
         n.subnets[0].ip_range = Some("10.9.0.0/24".parse().unwrap());
@@ -361,7 +363,10 @@ mod tests {
         let mut changed = n.clone();
         changed.mtu = None;
         write(&lib, &changed).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), render(&changed).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            render(&changed).unwrap()
+        );
         remove(&lib, "shop_backend").unwrap();
         assert!(!p.exists());
         remove(&lib, "shop_backend").unwrap();

@@ -465,11 +465,10 @@ pub fn encode(container: &str, records: &[PortRecord]) -> Result<String, PortErr
 
 /// The records of a [`PORTS_LABEL`] value, folded entries unfolded.
 pub fn decode(container: &str, value: &str) -> Result<Vec<PortRecord>, PortError> {
-    let folded: Vec<PortRecord> =
-        serde_json::from_str(value).map_err(|e| PortError::BadLabel {
-            container: container.to_owned(),
-            message: e.to_string(),
-        })?;
+    let folded: Vec<PortRecord> = serde_json::from_str(value).map_err(|e| PortError::BadLabel {
+        container: container.to_owned(),
+        message: e.to_string(),
+    })?;
     let past_end = || PortError::BadLabel {
         container: container.to_owned(),
         message: "a folded entry runs past port 65535".into(),
@@ -786,8 +785,18 @@ mod tests {
     #[test]
     fn two_services_on_one_host_port_are_named() {
         let a = [published(None, HostPort::Fixed(8080), 80, Proto::Tcp)];
-        let b = [published(Some("127.0.0.1"), HostPort::Fixed(8080), 81, Proto::Tcp)];
-        let c = [published(Some("127.0.0.2"), HostPort::Fixed(8080), 81, Proto::Tcp)];
+        let b = [published(
+            Some("127.0.0.1"),
+            HostPort::Fixed(8080),
+            81,
+            Proto::Tcp,
+        )];
+        let c = [published(
+            Some("127.0.0.2"),
+            HostPort::Fixed(8080),
+            81,
+            Proto::Tcp,
+        )];
         let u = [published(None, HostPort::Fixed(8080), 80, Proto::Udp)];
         assert_eq!(
             check(&[("api", 1, &a), ("web", 1, &b)])
