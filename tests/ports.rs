@@ -133,3 +133,21 @@ fn ps_and_port_show_the_recorded_ports() {
     assert_eq!(field(&rows, &web)["Publishers"], serde_json::Value::Null);
     assert_eq!(field(&rows, &web)["Ports"], "");
 }
+
+#[test]
+fn run_refuses_a_bad_publish_before_anything_starts() {
+    let Some(case) = Case::new(SUITE, "badp") else {
+        return;
+    };
+    case.compose(STACK);
+    let o = case.berth(&["run", "-d", "--publish", "80-81:90-92", "web"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "service \"web\": --publish 80-81:90-92: invalid ranges specified for container and host Ports: 90-92 and 80-81"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert!(case.ids("containers").is_empty());
+}

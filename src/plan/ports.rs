@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use crate::model::canonical::parse_port_spec;
-use crate::model::types::{ServiceConfig, ServicePortConfig};
+use crate::model::types::{Project, ServiceConfig, ServicePortConfig};
 
 /// The container label holding what berth published on the container: the JSON of a list of
 /// [`PortRecord`]s, written by [`encode`] and read by [`decode`]. Example:
@@ -430,6 +430,27 @@ pub fn check(services: &[(&str, i64, &[Publish])]) -> Result<(), PortError> {
     Ok(())
 }
 
+/// [`check`] for the services `up` starts: `services` (all when empty), each with `--scale`'s
+/// number if given, else its own (`scale`, `deploy.replicas`, 1). Also fails on the first
+/// `ports:` / `expose:` entry berth cannot publish.
+pub fn check_project(
+    project: &Project,
+    services: &[String],
+    scale: &BTreeMap<String, i64>,
+) -> Result<(), PortError> {
+    let mut all = Vec::new();
+    for (name, s) in &project.services {
+        if !services.is_empty() && !services.contains(name) {
+            continue;
+        }
+        let n = scale.get(name).copied().unwrap_or_else(|| s.get_scale());
+        all.push((name.as_str(), n, service_ports(name, s)?));
+    }
+    let view: Vec<(&str, i64, &[Publish])> =
+        all.iter().map(|(n, k, p)| (*n, *k, p.as_slice())).collect();
+    check(&view)
+}
+
 /// The label value for `records` (see [`PORTS_LABEL`]): runs of consecutive host and container
 /// ports with the same address and protocol folded into one entry.
 pub fn encode(container: &str, records: &[PortRecord]) -> Result<String, PortError> {
@@ -812,6 +833,31 @@ mod tests {
             check(&[("api", 1, &twice)]).unwrap_err().to_string(),
             "service \"api\" would twice publish the same host port 0.0.0.0:8080/tcp: Bind for 0.0.0.0:8080 failed: port is already allocated"
         );
+    }
+
+    #[test]
+    fn project_check_uses_scale_flags_and_selection() {
+        let mut project = Project::default();
+        project
+            .services
+            .insert("web".into(), svc(vec![cfg("", 80, "8080", "tcp")], &[]));
+        project.services.insert(
+            "api".into(),
+            svc(vec![cfg("127.0.0.1", 81, "8080", "tcp")], &[]),
+        );
+        let none = BTreeMap::new();
+        assert!(matches!(
+            check_project(&project, &[], &none),
+            Err(PortError::Conflict { .. })
+        ));
+        assert!(check_project(&project, &["web".into()], &none).is_ok());
+        let scaled = [("web".to_string(), 3)].into();
+        assert!(matches!(
+            check_project(&project, &["web".into()], &scaled),
+            Err(PortError::ScaledFixedPort { scale: 3, .. })
+        ));
+        let zero = [("api".to_string(), 0)].into();
+        assert!(check_project(&project, &[], &zero).is_ok());
     }
 
     #[test]
