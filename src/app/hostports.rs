@@ -142,8 +142,9 @@ fn try_bind(b: HostBinding) -> Result<Option<u16>, HostPortError> {
         if b.proto == Proto::Tcp {
             s.set_reuse_address(true)?;
         }
-        if dual_stack {
-            s.set_only_v6(false)?;
+        // all addresses: one socket for both families; `::` given: IPv6 only, as Docker binds it
+        if addr.is_ipv6() {
+            s.set_only_v6(!dual_stack)?;
         }
         s.bind(&addr.into())?;
         let local = s.local_addr()?;
