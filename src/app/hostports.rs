@@ -7,8 +7,9 @@
 //! "All addresses" is tested with one dual-stack socket on `::`, which conflicts with any IPv4 or
 //! IPv6 user of the port; on a host without IPv6 with one on `0.0.0.0`.
 //!
-//! berth's own published ports are DNAT rules, not sockets, so they are not seen here: the
-//! caller passes the bindings it has already handed out as `avoid`.
+//! berth's own published ports are DNAT rules, not sockets, so a bind test does not see them:
+//! [`published_by_berth`] reads them from the network records' endpoints, [`check_unpublished`]
+//! refuses a binding one of them holds, and [`pick`] / [`resolve`] take them as `avoid`.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -16,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::plan::ports::{HostBinding, HostPort, PortRecord, Proto, Publish};
+use crate::state::networks::{Network, Published};
 
 /// How many times a random port that berth already handed out is drawn again.
 const RANDOM_TRIES: usize = 64;
@@ -34,6 +36,9 @@ pub enum HostPortError {
         last: u16,
         proto: Proto,
     },
+    /// Docker's engine: libnetwork `portallocator.ErrPortAlreadyAllocated`.
+    #[error("host port {binding} is already published by container {owner}: Bind for {} failed: port is already allocated", binding.addr())]
+    Published { binding: HostBinding, owner: String },
     #[error("no free host port on {}/{proto}: all ports are allocated", ip_text(*ip))]
     NoneFree { ip: Option<IpAddr>, proto: Proto },
     #[error("host port {binding}: cannot bind {}: {source}", binding.addr())]
@@ -128,6 +133,66 @@ pub fn resolve(
         }
     }
     Ok(out)
+}
+
+/// The host ports berth publishes, from the endpoints of the network records, each with the
+/// endpoint's key (`<namespace>/<container>`) to name its owner.
+pub fn published_by_berth<'a>(
+    networks: impl IntoIterator<Item = &'a Network>,
+) -> Vec<(String, HostBinding)> {
+    let mut out = Vec::new();
+    for n in networks {
+        for (key, e) in &n.endpoints {
+            for p in &e.ports {
+                let proto = match p.proto.as_str() {
+                    "tcp" => Proto::Tcp,
+                    "udp" => Proto::Udp,
+                    _ => continue,
+                };
+                out.push((
+                    key.clone(),
+                    HostBinding {
+                        ip: p.host_ip,
+                        port: p.host_port,
+                        proto,
+                    },
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Fails on the first binding that overlaps one berth already publishes for another container
+/// (`published` as [`published_by_berth`] gives it, without the containers being replaced).
+pub fn check_unpublished(
+    bindings: &[HostBinding],
+    published: &[(String, HostBinding)],
+) -> Result<(), HostPortError> {
+    for b in bindings {
+        if let Some((owner, _)) = published.iter().find(|(_, p)| p.overlaps(b)) {
+            return Err(HostPortError::Published {
+                binding: *b,
+                owner: owner.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The published ones of a container's records, as the network records keep them.
+pub fn to_published(records: &[PortRecord]) -> Vec<Published> {
+    records
+        .iter()
+        .filter_map(|r| {
+            Some(Published {
+                host_ip: r.host_ip,
+                host_port: r.host_port?,
+                container_port: r.container_port,
+                proto: r.proto.as_str().to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// Binds (and closes) a socket as a server would: `Some(port)` when it could (the port the
@@ -299,6 +364,52 @@ mod tests {
         assert_eq!(got[2].host_port, None);
         assert_eq!(avoid.len(), 2);
         assert!(got.iter().take(2).all(|r| r.host_ip == lo()));
+    }
+
+    #[test]
+    fn ports_in_the_network_records_are_berth_s() {
+        use crate::state::networks::Endpoint;
+        let records = [
+            PortRecord {
+                host_ip: None,
+                host_port: Some(8080),
+                container_port: 80,
+                proto: Proto::Tcp,
+                count: 1,
+            },
+            PortRecord {
+                host_ip: None,
+                host_port: None,
+                container_port: 9000,
+                proto: Proto::Tcp,
+                count: 1,
+            },
+        ];
+        let mut net: Network = serde_json::from_value(serde_json::json!({
+            "name": "shop_default", "id": "0", "driver": "bridge", "bridge": "br-0", "subnets": []
+        }))
+        .unwrap();
+        net.endpoints.insert(
+            "ns1/shop-web-1".to_string(),
+            Endpoint {
+                addrs: vec![],
+                ports: to_published(&records),
+            },
+        );
+        let published = published_by_berth([&net]);
+        assert_eq!(
+            published,
+            vec![(
+                "ns1/shop-web-1".to_string(),
+                binding(None, 8080, Proto::Tcp)
+            )]
+        );
+        let err = check_unpublished(&[binding(lo(), 8080, Proto::Tcp)], &published).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "host port 127.0.0.1:8080/tcp is already published by container ns1/shop-web-1: Bind for 127.0.0.1:8080 failed: port is already allocated"
+        );
+        check_unpublished(&[binding(lo(), 8080, Proto::Udp)], &published).unwrap();
     }
 
     #[test]
