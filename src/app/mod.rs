@@ -11,6 +11,7 @@ pub mod exec;
 pub mod facts;
 pub mod follow;
 pub mod health;
+pub mod hostports;
 pub mod images;
 pub mod kill;
 pub mod lifecycle;

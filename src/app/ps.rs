@@ -1,6 +1,8 @@
 //! `ps`: the project's containers as Docker Compose lists them, with Docker's status strings
 //! (`Up 3 seconds`, `Up 3 seconds (healthy)`, `Exited (3) 2 seconds ago`, `Created`); the
-//! health comes from the state file the container's prober writes (`crate::health`).
+//! health comes from the state file the container's prober writes (`crate::health`). Ports come
+//! from the record berth keeps on each container (`plan::ports::PORTS_LABEL`), shown while the
+//! container runs as Docker shows its engine's bindings (none once it has stopped).
 
 use std::time::SystemTime;
 
@@ -8,7 +10,8 @@ use super::engine::EngineOptions;
 use super::lifecycle::{self, STARTED_AT_LABEL};
 use super::{AppError, ProjectOptions};
 use crate::image::reference::ImageRef;
-use crate::plan::ContainerState;
+use crate::plan::ports::{self, Publisher};
+use crate::plan::{ContainerState, ObservedContainer};
 
 #[derive(Clone, Debug, Default)]
 pub struct PsOptions {
@@ -40,7 +43,11 @@ pub struct ContainerSummary {
     pub status: String,
     pub health: String,
     pub exit_code: i64,
-    pub publishers: Vec<serde_json::Value>,
+    /// compose `api.PortPublishers`; `null` in JSON when there are none, as Go's nil slice.
+    #[serde(serialize_with = "null_if_empty")]
+    pub publishers: Vec<Publisher>,
+    /// The PORTS column (docker/cli `DisplayablePorts` of the publishers), compose's JSON `Ports`.
+    pub ports: String,
     /// `Up 3 seconds` style ages are relative to this.
     #[serde(skip)]
     pub created_at: Option<SystemTime>,
@@ -76,6 +83,7 @@ pub async fn run(
             ContainerState::Running => super::health::state(&lib, client.namespace(), &c.id),
             _ => None,
         };
+        let publishers = publishers(&o, warnings);
         let (state, status, exit_code) = match &o.state {
             ContainerState::Created => ("created".into(), "Created".into(), 0),
             ContainerState::Running => (
@@ -122,12 +130,41 @@ pub async fn run(
             status,
             health: health.map(|h| h.status).unwrap_or_default(),
             exit_code,
-            publishers: Vec::new(),
+            ports: ports::displayable_ports(&publishers),
+            publishers,
             created_at: c.created_at,
         });
     }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(rows)
+}
+
+/// The container's ports as the engine lists them: its bindings while it runs or is paused,
+/// nothing otherwise (Docker drops a container's port bindings when it stops). A record berth
+/// cannot read is a warning, not a failure of `ps`.
+pub fn publishers(o: &ObservedContainer, warnings: &mut Vec<String>) -> Vec<Publisher> {
+    if !matches!(o.state, ContainerState::Running | ContainerState::Paused) {
+        return Vec::new();
+    }
+    let Some(value) = o.label(ports::PORTS_LABEL) else {
+        return Vec::new();
+    };
+    match ports::decode(&o.name, value) {
+        Ok(records) => ports::publishers(&records),
+        Err(e) => {
+            warnings.push(e.to_string());
+            Vec::new()
+        }
+    }
+}
+
+fn null_if_empty<S: serde::Serializer>(v: &[Publisher], s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        v.serialize(s)
+    }
 }
 
 fn since(now: SystemTime, t: Option<SystemTime>) -> std::time::Duration {

@@ -98,6 +98,9 @@ pub async fn prepare(
             opts.service
         )));
     };
+    // compose refuses a bad -p before anything starts (types.ParsePortConfig in run's apply)
+    plan::ports::run_ports(&opts.service, original, &opts.publish, opts.service_ports)
+        .map_err(|e| AppError::Other(e.to_string()))?;
     if !opts.publish.is_empty() || (opts.service_ports && !original.ports.is_empty()) {
         warnings.push(format!(
             "service {:?}: publishing ports is not implemented yet (berth runs network_mode none or host); -p/--service-ports ignored",

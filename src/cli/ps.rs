@@ -131,7 +131,7 @@ fn table(rows: &[ContainerSummary], trunc: bool, now: SystemTime) -> String {
             r.service.clone(),
             format!("{} ago", human_duration(age)),
             r.status.clone(),
-            String::new(),
+            r.ports.clone(),
         ]);
     }
     super::table::render(&t)

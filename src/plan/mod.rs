@@ -11,6 +11,7 @@ mod graph;
 pub mod network;
 mod observed;
 mod ops;
+pub mod ports;
 mod restart;
 pub mod restart_policy;
 mod schedule;
