@@ -20,7 +20,8 @@ pub mod store;
 pub mod upstream;
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub use server::run_if_invoked;
 pub const SERVER_ARG: &str = "__dns-server";
 /// `<run_dir>/dns/server.pid`: the server's pid, and the file it holds a lock on while it runs.
 pub const PID_FILE: &str = "server.pid";
+/// `<run_dir>/dns/server.sock`: a connection asks the server to reload and is answered "ok"
+/// once it has (SIGHUP asks the same without waiting).
+pub const CONTROL_SOCKET: &str = "server.sock";
 /// `<run_dir>/dns/server.log`: the server's stdout and stderr.
 pub const LOG_FILE: &str = "server.log";
 
@@ -121,8 +125,9 @@ pub fn is_server(pid: i32, run_dir: &Path) -> bool {
 /// Makes the DNS server of `run_dir` serve the records on disk now: starts it when none runs
 /// (`exe __dns-server <run_dir>`, detached in a session of its own, its output in
 /// `<run_dir>/dns/server.log`, so no caller — not even runc waiting on a hook — is kept
-/// waiting), else tells it to reload (SIGHUP). Returns once the server has loaded the records
-/// as they were when it was called. Blocking (call it from `spawn_blocking` in async code).
+/// waiting), else asks it to reload through its control socket. Either way it returns once the
+/// server serves the records as they were when it was called. Blocking (call it from
+/// `spawn_blocking` in async code).
 pub fn ensure(run_dir: &Path, exe: &Path) -> Result<(), DnsError> {
     let run_dir = absolute(run_dir);
     let dir = records::dns_dir(&run_dir);
@@ -130,12 +135,11 @@ pub fn ensure(run_dir: &Path, exe: &Path) -> Result<(), DnsError> {
     let log = dir.join(LOG_FILE);
     let deadline = Instant::now() + START_WAIT;
     loop {
-        if let Some(pid) = server_pid(&run_dir) {
-            match kill(Pid::from_raw(pid), Signal::SIGHUP) {
-                Ok(()) => return Ok(()),
-                // It exited in between: start one.
-                Err(Errno::ESRCH) => {}
-                Err(errno) => return Err(DnsError::Signal { pid, errno }),
+        if server_pid(&run_dir).is_some() {
+            // Refused or cut: it is on its way out (it starts a successor if records appeared
+            // meanwhile); try again until it is gone or answers.
+            if reload(&dir.join(CONTROL_SOCKET)).is_ok() {
+                return Ok(());
             }
         } else {
             match launch(&run_dir, exe, &log)? {
@@ -157,6 +161,19 @@ pub fn ensure(run_dir: &Path, exe: &Path) -> Result<(), DnsError> {
             });
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asks the server at `socket` to reload and waits for it to say it has.
+fn reload(socket: &Path) -> io::Result<()> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(START_WAIT))?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    if answer == "ok\n" {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("unexpected answer {answer:?}")))
     }
 }
 
@@ -214,10 +231,18 @@ fn signal(run_dir: &Path, sig: Signal) -> Result<bool, DnsError> {
     }
 }
 
-/// Tells the running server, if any, to reload (after records were removed: it exits when no
-/// network is left). False when none runs; never starts one.
+/// Makes the running server, if any, reload and waits until it has (after records were
+/// removed: it exits when no network is left). False when none runs; never starts one.
 pub fn notify(run_dir: &Path) -> Result<bool, DnsError> {
-    signal(run_dir, Signal::SIGHUP)
+    let run_dir = absolute(run_dir);
+    if server_pid(&run_dir).is_none() {
+        return Ok(false);
+    }
+    if reload(&records::dns_dir(&run_dir).join(CONTROL_SOCKET)).is_ok() {
+        return Ok(true);
+    }
+    // On its way out, or not answering: a signal is all we can give it.
+    signal(&run_dir, Signal::SIGHUP)
 }
 
 /// Stops the running server, if any (SIGTERM); it removes its pid file on the way out.

@@ -6,7 +6,8 @@
 //! sockets and written its pid, or 1 if it failed (the reason is in `server.log`). The server
 //! runs one current-thread tokio runtime: a UDP and a TCP task per gateway address, a task per
 //! forwarded query or TCP connection (both bounded), and a loop that reloads on SIGHUP and every
-//! [`RELOAD_EVERY`] (records and the host's resolvers; listeners follow the gateways), and ends
+//! [`RELOAD_EVERY`] or when [`super::ensure`] connects to its control socket (and answers it
+//! once done) — records and the host's resolvers; listeners follow the gateways — and ends
 //! on SIGTERM/SIGINT or when no network directory is left. On the way out it closes its
 //! sockets and removes its pid file; if records appeared meanwhile it starts a successor.
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -33,7 +34,7 @@ use super::message::{self, Action, Transport};
 use super::records::{self, dns_dir};
 use super::store::{Resolver, Store};
 use super::upstream;
-use super::{LOG_FILE, PID_FILE, SERVER_ARG};
+use super::{CONTROL_SOCKET, LOG_FILE, PID_FILE, SERVER_ARG};
 
 /// The launcher's exit code when a server of this run directory already holds the lock.
 pub const EXIT_RUNNING: i32 = 3;
@@ -51,15 +52,18 @@ const MAX_TCP: usize = 32;
 /// Largest UDP query read (queries are small; this is the EDNS payload limit most use).
 const UDP_QUERY_MAX: usize = 4096;
 
+/// One line to stderr (the log file). Never panics: a server whose log went away keeps serving.
 macro_rules! log {
-    ($($arg:tt)*) => {
-        eprintln!(
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "{} berth-dns[{}]: {}",
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             std::process::id(),
             format_args!($($arg)*)
-        )
-    };
+        );
+    }};
 }
 
 /// Runs the DNS server when argv is `__dns-server <run_dir>` and returns its exit code; `None`
@@ -162,10 +166,12 @@ fn serve(run_dir: &Path, pid_path: &Path, pid_file: File, ready: OwnedFd) -> i32
     let result = rt.block_on(run(run_dir, &pid_file, ready));
     // Every task (and so every socket) ends with the runtime, before a successor binds.
     drop(rt);
+    let _ = fs::remove_file(dns_dir(run_dir).join(CONTROL_SOCKET));
     let _ = fs::remove_file(pid_path);
     drop(pid_file);
     match result {
-        Ok(()) => {
+        Ok(Ended::Stopped) => 0,
+        Ok(Ended::Empty) => {
             if records::has_networks(run_dir) {
                 // Records were written while we were on our way out, and their writer may have
                 // signalled us instead of starting a server.
@@ -232,7 +238,15 @@ struct Reloader {
     problems: BTreeSet<String>,
 }
 
-async fn run(run_dir: &Path, pid_file: &File, ready: OwnedFd) -> io::Result<()> {
+/// Why the server ended.
+enum Ended {
+    /// SIGTERM or SIGINT: stop, whatever records there are.
+    Stopped,
+    /// No network directory was left.
+    Empty,
+}
+
+async fn run(run_dir: &Path, pid_file: &File, ready: OwnedFd) -> io::Result<Ended> {
     // Handlers first: a SIGHUP sent as soon as the pid file names us must not kill us.
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -242,6 +256,10 @@ async fn run(run_dir: &Path, pid_file: &File, ready: OwnedFd) -> io::Result<()> 
         forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
         tcp: Arc::new(Semaphore::new(MAX_TCP)),
     });
+    // We hold the lock, so a socket file there is a dead server's.
+    let control_path = dns_dir(run_dir).join(CONTROL_SOCKET);
+    let _ = fs::remove_file(&control_path);
+    let control = UnixListener::bind(&control_path)?;
     let mut reloader = Reloader::default();
     let mut networks = reload(run_dir, &shared, &mut reloader);
     pid_file.set_len(0)?;
@@ -252,16 +270,22 @@ async fn run(run_dir: &Path, pid_file: &File, ready: OwnedFd) -> io::Result<()> 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     while networks > 0 {
+        let mut caller = None;
         tokio::select! {
             _ = hup.recv() => {}
             _ = tick.tick() => {}
-            _ = term.recv() => { log!("stopping (SIGTERM)"); return Ok(()) }
-            _ = int.recv() => { log!("stopping (SIGINT)"); return Ok(()) }
+            c = control.accept() => caller = c.ok().map(|(stream, _)| stream),
+            _ = term.recv() => { log!("stopping (SIGTERM)"); return Ok(Ended::Stopped) }
+            _ = int.recv() => { log!("stopping (SIGINT)"); return Ok(Ended::Stopped) }
         }
         networks = reload(run_dir, &shared, &mut reloader);
+        if let Some(mut c) = caller {
+            // `ensure` waits for this: the records it wrote before connecting are served now.
+            let _ = timeout(TCP_IDLE, c.write_all(b"ok\n")).await;
+        }
     }
     log!("no network left; exiting");
-    Ok(())
+    Ok(Ended::Empty)
 }
 
 /// Re-reads the records and the host's resolvers, swaps them in and makes the listeners follow
@@ -492,11 +516,30 @@ async fn forward_tcp_one(query: &[u8], up: SocketAddr) -> Option<Vec<u8>> {
     timeout(TCP_WAIT, exchange).await.ok().flatten()
 }
 
-/// The server's resident memory in KiB (VmRSS of /proc/<pid>/status), for tests and benches.
-pub fn rss_kib(pid: i32) -> Option<u64> {
+/// A process's resident memory, from /proc/<pid>/status, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// VmRSS: everything resident.
+    pub rss: u64,
+    /// RssAnon: the process's own memory (heap, stacks, dirty data).
+    pub anon: u64,
+    /// RssFile: pages of the mapped executable and libraries, shared with every process that
+    /// maps them and dropped by the kernel when memory is short.
+    pub file: u64,
+}
+
+/// The memory of process `pid` (the server's, in tests and benchmarks).
+pub fn memory(pid: i32) -> Option<Memory> {
     let status = fs::read_to_string(PathBuf::from(format!("/proc/{pid}/status"))).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
 }
