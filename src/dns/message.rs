@@ -184,7 +184,7 @@ fn header_only_reply(bytes: &[u8], code: ResponseCode) -> Option<Vec<u8>> {
     r[..2].copy_from_slice(&bytes[..2]);
     // QR, the query's opcode and RD
     r[2] = 0x80 | (bytes[2] & 0x79);
-    r[3] = u8::from(code.low());
+    r[3] = code.low();
     Some(r)
 }
 
