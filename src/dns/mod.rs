@@ -5,7 +5,11 @@
 //! One server process per berth run directory serves every network (see [`server`]): berth
 //! execs itself as `berth __dns-server <run_dir>` (caught in main.rs before clap), it listens on
 //! UDP and TCP port 53 of each network's gateway addresses, and answers only clients whose
-//! source address is in that network's subnets. Its records are files berth writes (see
+//! source address is in that network's subnets: with that network's names and, for a known
+//! container, the names of the other networks it is on (as Docker's embedded DNS does, so one
+//! `nameserver` line serves a container on several networks); a client of another network is
+//! REFUSED, and so is an unknown name on an internal network (nothing is forwarded from it).
+//! Its records are files berth writes (see
 //! [`records`] for the layout and formats); [`ensure`] starts the server or makes it reload,
 //! and it exits by itself once no network directory is left.
 //!

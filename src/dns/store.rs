@@ -180,28 +180,40 @@ impl Resolver {
         self.host_upstreams = host_upstreams;
     }
 
-    /// Answers `q`, asked by `asker` at the listening address `local`.
+    /// Answers `q`, asked by `asker` at the listening address `local`: from the records of the
+    /// network served there and, when the asker is a known container, of every other network
+    /// that container is on (as Docker does: a service on a front and a back network resolves
+    /// the names of both through one nameserver). The network served at `local` comes first.
     pub fn answer(&mut self, local: IpAddr, asker: IpAddr, q: &Question<'_>) -> Answer {
         let Some(net) = self.store.network(local, asker) else {
             return Answer::Refused;
         };
         let me = net.asker(asker);
+        let mut nets: Vec<&Network> = vec![net];
+        if let Some(me) = me {
+            nets.extend(self.store.networks.iter().filter(|n| {
+                !std::ptr::eq(*n, net) && n.containers.iter().any(|c| c.name == me.name)
+            }));
+        }
         match *q {
             Question::Address { name, v6 } => {
                 // A link of the asking container comes first; only it sees the alias.
                 let target = me
                     .and_then(|c| c.links.get(name))
-                    .filter(|t| net.names.contains_key(t.as_str()))
+                    .filter(|t| nets.iter().any(|n| n.names.contains_key(t.as_str())))
                     .map(String::as_str)
                     .unwrap_or(name);
-                if let Some(idxs) = net.names.get(target) {
+                if let Some((n, idxs)) = nets
+                    .iter()
+                    .find_map(|n| n.names.get(target).map(|idxs| (n, idxs)))
+                {
                     let mut addrs: Vec<IpAddr> = idxs
                         .iter()
-                        .flat_map(|&i| net.containers[i].addresses.iter().copied())
+                        .flat_map(|&i| n.containers[i].addresses.iter().copied())
                         .filter(|a| a.is_ipv6() == v6)
                         .collect();
                     if addrs.len() > 1 {
-                        let key = (net.name.clone(), target.to_string(), v6);
+                        let key = (n.name.clone(), target.to_string(), v6);
                         let turn = self.turns.entry(key).or_insert(0);
                         let k = *turn % addrs.len();
                         *turn = turn.wrapping_add(1);
@@ -211,9 +223,9 @@ impl Resolver {
                 }
             }
             Question::Pointer { addr, .. } => {
-                let names: Vec<String> = net
-                    .containers
+                let names: Vec<String> = nets
                     .iter()
+                    .flat_map(|n| n.containers.iter())
                     .filter(|c| c.addresses.contains(&addr))
                     .map(|c| c.name.clone())
                     .collect();
@@ -223,7 +235,7 @@ impl Resolver {
             }
             Question::Other { name } => {
                 let linked = me.is_some_and(|c| c.links.contains_key(name));
-                if linked || net.names.contains_key(name) {
+                if linked || nets.iter().any(|n| n.names.contains_key(name)) {
                     return Answer::Addresses(Vec::new());
                 }
             }
@@ -448,6 +460,59 @@ mod tests {
         );
         assert!(r.store().serves(back, ip("10.251.1.77")));
         assert!(!r.store().serves(back, ip(WEB2)));
+    }
+
+    #[test]
+    fn a_container_on_two_networks_resolves_the_names_of_both() {
+        let mut r = resolver();
+        // app-db-1 is on front; put it on back too, with an address there
+        let mut loaded = Vec::new();
+        for (net, gw, sub, ctrs) in [
+            (
+                "app_front",
+                "10.251.0.1",
+                "10.251.0.0/24",
+                vec![
+                    ctr("app-web-1", &[WEB1], &["web"]),
+                    ctr("app-db-1", &["10.251.0.9"], &["db"]),
+                ],
+            ),
+            (
+                "app_back",
+                "10.251.1.1",
+                "10.251.1.0/24",
+                vec![
+                    ctr("app-db-1", &["10.251.1.9"], &["db"]),
+                    ctr("app-cache-1", &["10.251.1.5"], &["cache"]),
+                ],
+            ),
+        ] {
+            loaded.push(LoadedNetwork {
+                network: NetworkRecord {
+                    name: net.into(),
+                    gateways: vec![ip(gw)],
+                    subnets: vec![sub.parse().unwrap()],
+                    internal: false,
+                },
+                containers: ctrs,
+            });
+        }
+        r.replace(Store::new(&loaded), vec![]);
+        // db asks the front nameserver for a name only on back: answered from back
+        assert_eq!(
+            r.answer(ip(GW), ip("10.251.0.9"), &a("cache")),
+            addrs(&["10.251.1.5"])
+        );
+        // its own network first: db on front is the front address
+        assert_eq!(
+            r.answer(ip("10.251.1.1"), ip("10.251.1.9"), &a("db")),
+            addrs(&["10.251.1.9"])
+        );
+        // web is only on front: back's names stay hidden from it
+        assert_eq!(
+            r.answer(ip(GW), ip(WEB1), &a("cache")),
+            Answer::Forward(vec![])
+        );
     }
 
     #[test]
