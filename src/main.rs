@@ -7,6 +7,10 @@ fn main() {
     if let Some(code) = berth::logs::driver::run_if_invoked(&args) {
         std::process::exit(code);
     }
+    // runc runs berth as the OCI createRuntime hook that joins a task to its networks.
+    if let Some(code) = berth::app::nethook::run_if_invoked(&args) {
+        std::process::exit(code);
+    }
     // `berth __dns-server <run_dir>`: the service-name DNS server that `dns::ensure` starts.
     if let Some(code) = berth::dns::run_if_invoked(&args) {
         std::process::exit(code);

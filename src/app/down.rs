@@ -77,7 +77,14 @@ async fn from_resources(
         .filter(|v| v.labels.get(plan::labels::PROJECT).map(String::as_str) == Some(name))
         .map(|v| v.name)
         .collect();
-    let project = plan::project_from_resources(name, &observed, &images, &volumes);
+    let networks: Vec<String> = state::networks::Networks::new(&state::lib_dir())
+        .list()
+        .map_err(|e| AppError::Other(e.to_string()))?
+        .into_iter()
+        .filter(|n| n.labels.get(plan::labels::PROJECT).map(String::as_str) == Some(name))
+        .map(|n| n.name)
+        .collect();
+    let project = plan::project_from_resources(name, &observed, &images, &volumes, &networks);
     let disabled = plan::Disabled::new();
     execute(
         opts, &client, &project, &disabled, &observed, progress, warnings,

@@ -32,6 +32,8 @@ pub struct HostFacts {
     pub host_devices: Vec<HostDevice>,
     pub ipc_ns: Option<PathBuf>,
     pub pid_ns: Option<PathBuf>,
+    /// The network namespace of `network_mode: service:x|container:x`.
+    pub netns: Option<PathBuf>,
     pub shm_source: Option<PathBuf>,
 }
 
@@ -79,6 +81,10 @@ pub async fn host_facts(
         // berth does, a joined container shares SysV IPC but has its own /dev/shm.
     } else if s.ipc == "host" {
         f.shm_source = Some(PathBuf::from("/dev/shm"));
+    }
+    if let Some(target) = joined(crate::spec::network_mode(s)) {
+        let pid = running_pid(client, project, target, "network").await?;
+        f.netns = Some(PathBuf::from(format!("/proc/{pid}/ns/net")));
     }
     if let Some(target) = joined(&s.pid) {
         let pid = running_pid(client, project, target, "PID").await?;

@@ -165,33 +165,33 @@ pub async fn observe(client: &Client, project: &Project) -> Result<Observed, App
     let volumes = crate::state::volumes::list(&crate::state::lib_dir())
         .map(|v| v.into_iter().map(|v| v.name).collect())
         .unwrap_or_default();
+    let networks = super::network::existing(&crate::state::lib_dir()).unwrap_or_default();
     Ok(Observed {
         containers,
         images,
-        networks: Default::default(),
+        networks,
         volumes,
     })
 }
 
-/// The services whose networking this slice cannot give yet: anything but `network_mode:
-/// none` or `host`. Checked before anything is changed.
+/// The network modes of `services` (all when empty) berth can give, and their `external`
+/// networks exist: checked before anything is changed.
 pub fn check_network_modes(project: &Project, services: &[String]) -> Result<(), AppError> {
     for (name, s) in &project.services {
         if !services.is_empty() && !services.contains(name) {
             continue;
         }
-        let mode = if s.network_mode.is_empty() {
-            "bridge (the default network)"
-        } else {
-            s.network_mode.as_str()
-        };
-        if !matches!(s.network_mode.as_str(), "none" | "host") {
+        let mode = spec::network_mode(s);
+        let known = matches!(mode, "" | "bridge" | "default" | "none" | "host")
+            || mode.starts_with("service:")
+            || mode.starts_with("container:");
+        if !known {
             return Err(AppError::Other(format!(
-                "service {name:?}: network_mode {mode} is not implemented yet; berth runs only services with network_mode: none or host"
+                "service {name:?}: network_mode {mode:?} is not supported by berth (bridge, none, host, service:NAME or container:NAME)"
             )));
         }
     }
-    Ok(())
+    super::network::check_external(&crate::state::lib_dir(), project, services)
 }
 
 impl<'a> Executor<'a> {
@@ -338,13 +338,23 @@ impl<'a> Executor<'a> {
 
     async fn run_op(&self, op: &Op) -> Result<(), AppError> {
         match op {
-            Op::CreateNetwork { name } | Op::RemoveNetwork { name } => {
-                // Only network_mode none/host services run in this slice (checked up front);
-                // project networks are not made or removed yet.
-                self.warn(format!(
-                    "network {name}: networks are not implemented yet; skipped"
-                ));
-                Ok(())
+            Op::CreateNetwork { name } => {
+                super::network::create_network(&self.lib, self.project, name, self.progress).await
+            }
+            Op::RemoveNetwork { name } => {
+                let containers = self
+                    .client
+                    .container_list(&[])
+                    .await?
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect();
+                let live = super::network::live_endpoints(
+                    &self.lib,
+                    self.client.namespace(),
+                    &containers,
+                )?;
+                super::network::remove_network(&self.lib, name, &live, self.progress).await
             }
             Op::CreateVolume { name } => {
                 let wanted =
@@ -576,6 +586,8 @@ impl<'a> Executor<'a> {
             .remove(name)
             .unwrap_or_default();
         let mut made_volumes: Vec<String> = Vec::new();
+        let exe = std::env::current_exe()
+            .map_err(|e| AppError::Other(format!("find berth's own binary: {e}")))?;
 
         // The snapshot is prepared under a lease so the collector cannot take it before the
         // record refers to it.
@@ -599,7 +611,17 @@ impl<'a> Executor<'a> {
                 }
                 Err(e) => return Err(AppError::from(e)),
             };
-            let (files, file_warnings) = ContainerFiles::write(&dir, name, s)?;
+            let joined = super::network::join(
+                &self.lib,
+                &crate::state::run_dir(),
+                client.namespace(),
+                project,
+                name,
+                s,
+                &dir,
+                &exe,
+            )?;
+            let (files, file_warnings) = ContainerFiles::write(&dir, name, s, &joined)?;
             for w in file_warnings {
                 self.warn(w);
             }
@@ -632,6 +654,8 @@ impl<'a> Executor<'a> {
                 host_devices: host.host_devices,
                 ipc_ns: host.ipc_ns,
                 pid_ns: host.pid_ns,
+                netns: host.netns,
+                network_hook: joined.hook.clone(),
                 shm_source: host.shm_source,
                 mounts: storage.mounts.clone(),
                 ..Facts::default()
@@ -668,6 +692,7 @@ impl<'a> Executor<'a> {
         }
         .await;
         if result.is_err() {
+            let _ = super::network::leave(&self.lib, client.namespace(), name);
             let _ = client.snapshot_remove(SNAPSHOTTER, name).await;
             let _ = std::fs::remove_dir_all(&dir);
             for v in &made_volumes {
@@ -861,6 +886,7 @@ impl<'a> Executor<'a> {
             client.task_delete(id).await?;
         }
         client.container_delete(id).await?;
+        super::network::leave(&self.lib, client.namespace(), id)?;
         client.snapshot_remove(SNAPSHOTTER, id).await?;
         let dir = self.dir(id);
         match std::fs::remove_dir_all(&dir) {
@@ -907,6 +933,7 @@ impl ContainerFiles {
         dir: &Path,
         name: &str,
         s: &ServiceConfig,
+        joined: &super::network::Joined,
     ) -> Result<(ContainerFiles, Vec<String>), AppError> {
         let host_net = s.network_mode == "host";
         std::fs::create_dir_all(dir)
@@ -924,8 +951,15 @@ impl ContainerFiles {
         } else {
             (name.to_owned(), spec::etc::DEFAULT_HOSTS.to_owned())
         };
-        let (hosts, warnings) = spec::etc::hosts(&base_hosts, s);
-        let resolv = spec::etc::resolv_conf(&host_resolv, host_net, s);
+        let (mut hosts, warnings) = spec::etc::hosts(&base_hosts, s);
+        // Docker's line for the container itself on its first network
+        for a in &joined.addrs {
+            hosts.push_str(&format!("{a}\t{hostname}\n"));
+        }
+        let resolv = match joined.nameservers.is_empty() {
+            true => spec::etc::resolv_conf(&host_resolv, host_net, s),
+            false => spec::etc::resolv_conf_berth_dns(&host_resolv, &joined.nameservers, s),
+        };
         let files = ContainerFiles {
             hostname: hostname.clone(),
             hostname_file: dir.join("hostname"),

@@ -16,6 +16,8 @@ pub mod kill;
 pub mod lifecycle;
 pub mod logs;
 pub mod ls;
+pub mod nethook;
+pub mod network;
 pub mod port;
 pub mod ps;
 pub mod pull;

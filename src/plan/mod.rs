@@ -8,6 +8,7 @@
 
 mod down;
 mod graph;
+pub mod network;
 mod observed;
 mod ops;
 mod restart;

@@ -127,8 +127,11 @@ pub fn project_from_resources(
     observed: &Observed,
     images: &BTreeMap<String, String>,
     project_volumes: &[String],
+    project_networks: &[String],
 ) -> crate::model::types::Project {
-    use crate::model::types::{Project, ServiceConfig, ServiceDependency, VolumeConfig};
+    use crate::model::types::{
+        NetworkConfig, Project, ServiceConfig, ServiceDependency, VolumeConfig,
+    };
     let mut p = Project {
         name: name.to_owned(),
         ..Project::default()
@@ -166,6 +169,15 @@ pub fn project_from_resources(
     let known: BTreeSet<String> = p.services.keys().cloned().collect();
     for s in p.services.values_mut() {
         s.depends_on.retain(|d, _| known.contains(d));
+    }
+    for n in project_networks {
+        p.networks.insert(
+            n.clone(),
+            NetworkConfig {
+                name: n.clone(),
+                ..NetworkConfig::default()
+            },
+        );
     }
     for v in project_volumes {
         p.volumes.insert(

@@ -909,8 +909,15 @@ fn down_with_no_compose_file_works_from_labels() {
         oneoff("web", "abc"),
     ]);
     o.volumes.insert("p_data".into());
+    o.networks.insert("p_default".into());
     let images = BTreeMap::from([("p-web-1".to_string(), "nginx:1".to_string())]);
-    let p = project_from_resources("p", &o, &images, &["p_data".to_string()]);
+    let p = project_from_resources(
+        "p",
+        &o,
+        &images,
+        &["p_data".to_string()],
+        &["p_default".to_string()],
+    );
     assert_eq!(p.service_names(), ["db", "web"]);
     assert_eq!(
         (
@@ -941,6 +948,7 @@ fn down_with_no_compose_file_works_from_labels() {
          remove p-db-1 (down)\n\
          stop p-db-2 (running)\n\
          remove p-db-2 (down)\n\
+         remove network p_default (down)\n\
          remove volume p_data (--volumes)\n"
     );
 }

@@ -303,9 +303,10 @@ impl Builder<'_> {
                 before.push(Edge::done(n));
             }
         }
-        // berth puts the namespace paths of `ipc:`/`pid: service:x` into the spec when it
-        // makes the container (Docker resolves them at start), so x must run by then
-        for mode in [&s.ipc, &s.pid] {
+        // berth puts the namespace paths of `ipc:`/`pid:`/`network_mode: service:x` into the
+        // spec when it makes the container (Docker resolves them at start), so x must run by
+        // then
+        for mode in [&s.ipc, &s.pid, &s.network_mode] {
             if let Some(d) = mode.strip_prefix("service:") {
                 for &n in self.running.get(d).into_iter().flatten() {
                     before.push(Edge::done(n));

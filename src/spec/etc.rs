@@ -84,6 +84,44 @@ pub fn resolv_conf(host: &str, host_net: bool, service: &ServiceConfig) -> Strin
     out
 }
 
+/// resolv.conf for a container on berth's networks: their gateways (where berth's DNS answers
+/// and forwards the rest, to the service's `dns:` servers or the host's), the search domains
+/// of `dns_search` or the host's, the options of `dns_opt` or the host's, and `ndots:0` when
+/// no `ndots` is given (Docker's resolv.conf for its embedded DNS has the same shape).
+pub fn resolv_conf_berth_dns(
+    host: &str,
+    nameservers: &[std::net::IpAddr],
+    service: &ServiceConfig,
+) -> String {
+    let field = |key: &str| -> Vec<String> {
+        host.lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(key)).then(|| w.map(str::to_owned).collect::<Vec<_>>())
+            })
+            .flatten()
+            .collect()
+    };
+    let pick = |given: &[String], key: &str| match given.is_empty() {
+        true => field(key),
+        false => given.to_vec(),
+    };
+    let domains = pick(&service.dns_search, "search");
+    let mut options = pick(&service.dns_opt, "options");
+    if !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.push("ndots:0".into());
+    }
+    let mut out = String::new();
+    for s in nameservers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !domains.is_empty() {
+        out.push_str(&format!("search {}\n", domains.join(" ")));
+    }
+    out.push_str(&format!("options {}\n", options.join(" ")));
+    out
+}
+
 /// The host's resolv.conf without loopback nameservers; Google's public resolvers when none is
 /// left (moby `resolvconf.FilterResolvDNS`, `defaultIPv4Dns`).
 pub fn without_loopback(host: &str) -> String {
@@ -110,6 +148,27 @@ pub fn without_loopback(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn berth_dns_resolv_conf_points_at_the_gateways() {
+        let host = "nameserver 127.0.0.53\nsearch corp.example\noptions edns0\n";
+        let gws = ["10.250.0.1".parse().unwrap(), "10.249.0.1".parse().unwrap()];
+        let s = ServiceConfig::default();
+        assert_eq!(
+            resolv_conf_berth_dns(host, &gws, &s),
+            "nameserver 10.250.0.1\nnameserver 10.249.0.1\nsearch corp.example\noptions edns0 ndots:0\n"
+        );
+        let s = ServiceConfig {
+            dns_search: crate::model::types::StringList(vec!["a.test".into()]),
+            dns_opt: vec!["ndots:2".into()],
+            dns: crate::model::types::StringList(vec!["192.0.2.53".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolv_conf_berth_dns(host, &gws[..1], &s),
+            "nameserver 10.250.0.1\nsearch a.test\noptions ndots:2\n"
+        );
+    }
     use crate::model::types::{HostsList, StringList};
 
     fn service() -> ServiceConfig {

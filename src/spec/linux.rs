@@ -45,7 +45,7 @@ fn joined<'a>(option: &str, value: &str, path: Option<&'a Path>) -> Result<&'a P
 }
 
 /// The effective network mode: `network_mode`, else the legacy `net`.
-pub(crate) fn network_mode(service: &ServiceConfig) -> &str {
+pub fn network_mode(service: &ServiceConfig) -> &str {
     if service.network_mode.is_empty() {
         &service.net
     } else {

@@ -35,11 +35,12 @@ use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCapabilitiesBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    HookBuilder, HooksBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, ProcessBuilder, RootBuilder,
+    Spec, SpecBuilder, UserBuilder,
 };
 
 pub use error::SpecError;
+pub use linux::network_mode;
 pub use mounts::{MountKind, Propagation, ResolvedMount, DEFAULT_SHM_SIZE};
 pub use process::{DEFAULT_PATH_ENV, INIT_PATH_IN_CONTAINER};
 pub use security::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
@@ -143,6 +144,10 @@ pub struct Facts {
     /// `KEY=VALUE` entries placed after the defaults and before the service's (Docker's place
     /// for link variables).
     pub extra_env: Vec<String>,
+    /// An OCI `createRuntime` hook (path, argv) that joins the new network namespace to its
+    /// networks each time a task is made: by berth's create, or by containerd's restart
+    /// monitor with no berth running. `None`: no hook.
+    pub network_hook: Option<(PathBuf, Vec<String>)>,
 }
 
 /// The translation of one service.
@@ -367,6 +372,18 @@ fn build_spec(
         .build()?;
     spec.set_hostname((!modes.uts_host && !hostname.is_empty()).then_some(hostname));
     spec.set_domainname(None);
+    spec.set_hooks(match &facts.network_hook {
+        Some((path, args)) => Some(
+            HooksBuilder::default()
+                .create_runtime(vec![HookBuilder::default()
+                    .path(path.clone())
+                    .args(args.clone())
+                    .timeout(NETWORK_HOOK_TIMEOUT_SECS)
+                    .build()?])
+                .build()?,
+        ),
+        None => None,
+    });
     spec.set_annotations((!service.annotations.is_empty()).then(|| {
         service
             .annotations
@@ -376,6 +393,9 @@ fn build_spec(
     }));
     Ok((spec, user.home))
 }
+
+/// How long runc lets the network hook run before it fails the task's creation.
+pub const NETWORK_HOOK_TIMEOUT_SECS: i64 = 30;
 
 /// Docker's masked paths (moby `oci/defaults.go`; the per-CPU thermal_throttle entries it adds
 /// when they exist on the host are left out).

@@ -2,6 +2,7 @@
 //! the small state files under /var/lib/berth and /run/berth. Everything else berth knows lives
 //! in containerd (labels, images, snapshots, leases). Knows nothing of Compose or containerd.
 
+pub mod networks;
 pub mod volumes;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
