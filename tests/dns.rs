@@ -563,8 +563,23 @@ async fn service_discovery() {
         },
     )
     .unwrap();
-    dns::ensure(&run_dir, exe).unwrap();
+    // Four berths starting containers at once: one server, and every caller served.
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let run_dir = run_dir.clone();
+            std::thread::spawn(move || dns::ensure(&run_dir, exe))
+        })
+        .collect();
+    for c in callers {
+        c.join().unwrap().unwrap();
+    }
     let second = dns::server_pid(&run_dir).unwrap();
+    let servers = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| dns::is_server(p, &run_dir.canonicalize().unwrap()))
+        .count();
+    assert_eq!(servers, 1);
     assert_ne!(second, server);
     assert!(dns::stop(&run_dir).unwrap());
     assert!(wait_gone(second, &run_dir));
