@@ -253,3 +253,56 @@ pub fn notify(run_dir: &Path) -> Result<bool, DnsError> {
 pub fn stop(run_dir: &Path) -> Result<bool, DnsError> {
     signal(run_dir, Signal::SIGTERM)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "berth-dns-mod-{}-{name}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_pid_file_naming_another_process_is_no_server() {
+        let run = scratch("pid");
+        assert_eq!(server_pid(&run), None);
+        assert!(!notify(&run).unwrap());
+        assert!(!stop(&run).unwrap());
+        let dir = records::dns_dir(&run);
+        fs::create_dir_all(&dir).unwrap();
+        // this test process: alive, but not `__dns-server <run>`
+        fs::write(dir.join(PID_FILE), format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(server_pid(&run), None);
+        fs::write(dir.join(PID_FILE), "garbage").unwrap();
+        assert_eq!(server_pid(&run), None);
+        fs::remove_dir_all(&run).unwrap();
+    }
+
+    #[test]
+    fn a_server_that_fails_to_start_is_an_error_naming_the_log() {
+        let run = scratch("fail");
+        let e = ensure(&run, Path::new("/bin/false"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("start the DNS server /bin/false: exit status: 1")
+                && e.ends_with("server.log)"),
+            "{e}"
+        );
+        let e = ensure(&run, Path::new("/nonexistent/berth"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("No such file or directory"), "{e}");
+        fs::remove_dir_all(&run).unwrap();
+    }
+}
