@@ -1,12 +1,16 @@
 //! berth's service-name DNS (src/dns/) as a real process on real kernel objects, as root: two
 //! bridges on private subnets (10.251.<x>.0/24 + fd00:b51:<x>::/64, and an internal one on
-//! 10.251.<x+128>.0/24, <x> from the process id), three named namespaces as containers, records
-//! written with the dns API, the server started with `dns::ensure` (the `berth` binary execs
-//! itself), and queries sent from inside the namespaces: over UDP and TCP with a DNS client of
-//! the test's own, and once with busybox nslookup. An upstream resolver the test runs on
-//! loopback stands in for the containers' `dns:` servers, so no query leaves the machine.
-//! A guard stops the server and removes every link, namespace and file even when an assertion
-//! fails.
+//! 10.251.<x+128>.0/24, <x> from the process id; the internal bridge gets its address only
+//! after the server started), three named namespaces as containers, records written with the
+//! dns API, the server started with `dns::ensure` (the `berth` binary execs itself), and queries
+//! sent from inside the namespaces: over UDP and TCP, IPv4 and IPv6, with a DNS client of the
+//! test's own, and once with busybox nslookup. It checks replicas rotated, aliases, case, links
+//! seen only by the linking container, a container on two networks, isolation between networks
+//! (REFUSED), forwarding to an upstream the test runs on loopback (standing in for the
+//! containers' `dns:` servers, so no query leaves the machine) and none from the internal
+//! network, records added and removed while it runs, its memory, concurrent `ensure` calls, and
+//! that it exits by itself (or on SIGTERM, for good) leaving only its log. A guard stops the
+//! server and removes every link, namespace and file even when an assertion fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is the point
 
