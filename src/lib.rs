@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod containerd;
+pub mod dns;
 pub mod health;
 pub mod image;
 pub mod logs;

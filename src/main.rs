@@ -11,5 +11,9 @@ fn main() {
     if let Some(code) = berth::app::nethook::run_if_invoked(&args) {
         std::process::exit(code);
     }
+    // `berth __dns-server <run_dir>`: the service-name DNS server that `dns::ensure` starts.
+    if let Some(code) = berth::dns::run_if_invoked(&args) {
+        std::process::exit(code);
+    }
     std::process::exit(berth::cli::run());
 }
