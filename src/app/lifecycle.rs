@@ -68,6 +68,8 @@ pub struct Executor<'a> {
     inherit_anonymous: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     /// What containerd's restart monitor can do, asked once when first needed.
     restart_support: tokio::sync::OnceCell<restart::MonitorSupport>,
+    /// The ports a one-off publishes (`run -p`, `--service-ports`) instead of its service's.
+    pub run_publish: Option<Vec<crate::plan::ports::Publish>>,
 }
 
 /// The record name containerd keeps an image under, as a service names it.
@@ -222,6 +224,7 @@ impl<'a> Executor<'a> {
             failed: AtomicBool::new(false),
             inherit_anonymous: Mutex::new(BTreeMap::new()),
             restart_support: tokio::sync::OnceCell::new(),
+            run_publish: None,
         }
     }
 
@@ -636,6 +639,11 @@ impl<'a> Executor<'a> {
                 }
                 Err(e) => return Err(AppError::from(e)),
             };
+            let publish = match &self.run_publish {
+                Some(p) => p.clone(),
+                None => crate::plan::ports::service_ports(service, s)
+                    .map_err(|e| AppError::Other(e.to_string()))?,
+            };
             let joined = super::network::join(
                 &self.lib,
                 &crate::state::run_dir(),
@@ -643,6 +651,7 @@ impl<'a> Executor<'a> {
                 project,
                 name,
                 s,
+                &publish,
                 &dir,
                 &exe,
             )
@@ -701,6 +710,11 @@ impl<'a> Executor<'a> {
             if !storage.record.is_empty() {
                 labels.insert(super::storage::MOUNTS_LABEL.into(), storage.label());
             }
+            if !joined.ports.is_empty() {
+                let value = crate::plan::ports::encode(name, &joined.ports)
+                    .map_err(|e| AppError::Other(e.to_string()))?;
+                labels.insert(crate::plan::ports::PORTS_LABEL.into(), value);
+            }
             for (k, v) in s.labels.iter() {
                 labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -718,7 +732,13 @@ impl<'a> Executor<'a> {
         }
         .await;
         if result.is_err() {
-            let _ = super::network::leave(&self.lib, &crate::state::run_dir(), client.namespace(), name).await;
+            let _ = super::network::leave(
+                &self.lib,
+                &crate::state::run_dir(),
+                client.namespace(),
+                name,
+            )
+            .await;
             let _ = client.snapshot_remove(SNAPSHOTTER, name).await;
             let _ = std::fs::remove_dir_all(&dir);
             for v in &made_volumes {
@@ -896,6 +916,7 @@ impl<'a> Executor<'a> {
                 client.task_wait(id).await?;
             }
         }
+        super::network::forget_dns(&crate::state::run_dir(), &self.dir(id))?;
         Ok(())
     }
 
@@ -911,6 +932,7 @@ impl<'a> Executor<'a> {
             }
             client.task_delete(id).await?;
         }
+        super::network::forget_dns(&crate::state::run_dir(), &self.dir(id))?;
         client.container_delete(id).await?;
         super::network::leave(&self.lib, &crate::state::run_dir(), client.namespace(), id).await?;
         client.snapshot_remove(SNAPSHOTTER, id).await?;

@@ -87,5 +87,16 @@ pub async fn join(config: &HookConfig, pid: i64) -> Result<(), String> {
     }
     // after a reboot the kernel has no table of berth's until something renders it
     super::network::ensure_firewall(&config.lib, &config.run, &config.nft_table).await?;
+    // the container's names, served from now on by berth's DNS (started if it is not running)
+    for i in &config.interfaces {
+        crate::dns::write_network(&config.run, &i.dns_network()).map_err(|e| e.to_string())?;
+    }
+    for (network, record) in &config.dns {
+        crate::dns::write_container(&config.run, network, record).map_err(|e| e.to_string())?;
+    }
+    if !config.dns.is_empty() {
+        let exe = std::env::current_exe().map_err(|e| format!("find berth's own binary: {e}"))?;
+        crate::dns::ensure(&config.run, &exe).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }

@@ -25,11 +25,12 @@ use sha2::{Digest, Sha256};
 
 use super::AppError;
 use crate::model::types::{Project, ServiceConfig};
-use crate::network::ipam::{self, Subnet};
 use crate::network::firewall::{self, FwNetwork, FwPort, Proto};
+use crate::network::ipam::{self, Subnet};
 use crate::network::netlink::{self, BridgeConfig, Netlink};
-use crate::network::{nft, sysctl};
+use crate::network::{cni, nft, sysctl};
 use crate::plan::network::{self as plannet, Attachment};
+use crate::plan::ports::{PortRecord, Publish};
 use crate::progress::{network_id, Event, Progress};
 use crate::state::networks::{endpoint_key, Endpoint, Network, Networks};
 
@@ -59,6 +60,10 @@ pub struct HookConfig {
     pub namespace: String,
     pub container: String,
     pub interfaces: Vec<Interface>,
+    /// The container's DNS record on each of its networks (by network name), written by the
+    /// hook at each start and removed when it stops.
+    #[serde(default)]
+    pub dns: Vec<(String, crate::dns::ContainerRecord)>,
 }
 
 /// One interface of a container, with what its bridge must be.
@@ -77,6 +82,20 @@ pub struct Interface {
     /// Default routes through this interface (only the first non-internal network has them).
     #[serde(default)]
     pub gateways: Vec<IpAddr>,
+    #[serde(default)]
+    pub internal: bool,
+}
+
+impl Interface {
+    /// The network's DNS record (the server listens on the bridge's addresses).
+    pub fn dns_network(&self) -> crate::dns::NetworkRecord {
+        crate::dns::NetworkRecord {
+            name: self.network.clone(),
+            gateways: self.bridge_addrs.iter().map(|a| a.addr()).collect(),
+            subnets: self.bridge_addrs.iter().map(|a| a.trunc()).collect(),
+            internal: self.internal,
+        }
+    }
 }
 
 impl HookConfig {
@@ -94,6 +113,8 @@ pub struct Joined {
     pub addrs: Vec<IpAddr>,
     /// The gateways of its networks, where berth's DNS answers.
     pub nameservers: Vec<IpAddr>,
+    /// Its published ports with the host ports chosen (for the `berth.ports` label).
+    pub ports: Vec<PortRecord>,
 }
 
 fn other(e: impl std::fmt::Display) -> AppError {
@@ -204,6 +225,8 @@ pub async fn create_network(
             }
         };
         ensure_bridge(&host, &record).await?;
+        crate::dns::write_network(run, &dns_network(&record)).map_err(other)?;
+        cni::write(lib, &cni_network(&record)).map_err(other)?;
         let v6 = store
             .list()
             .map_err(other)?
@@ -259,6 +282,36 @@ fn new_record(wanted: &plannet::WantedNetwork, taken: &[IpNet]) -> Result<Networ
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         endpoints: BTreeMap::new(),
     })
+}
+
+/// `n` as berth's DNS server reads it.
+fn dns_network(n: &Network) -> crate::dns::NetworkRecord {
+    crate::dns::NetworkRecord {
+        name: n.name.clone(),
+        gateways: n.subnets.iter().map(|s| s.gateway).collect(),
+        subnets: n.subnets.iter().map(|s| s.subnet).collect(),
+        internal: n.internal,
+    }
+}
+
+/// `n` as a CNI conflist says it.
+fn cni_network(n: &Network) -> cni::CniNetwork {
+    cni::CniNetwork {
+        name: n.name.clone(),
+        bridge: n.bridge.clone(),
+        subnets: n
+            .subnets
+            .iter()
+            .map(|s| cni::CniSubnet {
+                subnet: s.subnet,
+                gateway: Some(s.gateway),
+                ip_range: s.range,
+            })
+            .collect(),
+        internal: n.internal,
+        mtu: n.mtu,
+        labels: n.labels.clone(),
+    }
 }
 
 /// The gateway addresses of `n`'s bridge with their prefixes.
@@ -393,6 +446,10 @@ pub async fn remove_network(
         let host = Netlink::host().map_err(other)?;
         host.delete_link(&record.bridge).await.map_err(other)?;
         store.remove(lock, name).map_err(other)?;
+        cni::remove(lib, name).map_err(other)?;
+        if crate::dns::remove_network(run, name).map_err(other)? {
+            crate::dns::notify(run).map_err(other)?;
+        }
         sync_firewall(store, &nft_table(), run).await?;
         Ok::<bool, AppError>(true)
     }
@@ -421,6 +478,7 @@ pub async fn join(
     project: &Project,
     container: &str,
     s: &ServiceConfig,
+    publish: &[Publish],
     dir: &Path,
     exe: &Path,
 ) -> Result<Joined, AppError> {
@@ -448,6 +506,14 @@ pub async fn join(
     let mut interfaces = Vec::new();
     let mut joined = Joined::default();
     let mut default_route = true;
+    let mut dns = Vec::new();
+    // `dns:` servers: where berth's DNS forwards this container's other names
+    let upstreams: Vec<std::net::SocketAddr> = s
+        .dns
+        .iter()
+        .filter_map(|d| d.parse::<IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect();
     for (a, r) in attachments.iter().zip(records.iter_mut()) {
         let addrs = allocate(r, a).map_err(|e| {
             AppError::Other(format!("service {:?}: network {}: {e}", s.name, a.network))
@@ -478,6 +544,17 @@ pub async fn join(
                 joined.nameservers.push(sn.gateway);
             }
         }
+        let names = plannet::dns_names(&s.name, container, s, a);
+        dns.push((
+            r.name.clone(),
+            crate::dns::ContainerRecord {
+                name: container.to_owned(),
+                addresses: addrs.clone(),
+                names,
+                links: plannet::links(s).into_iter().collect(),
+                upstreams: upstreams.clone(),
+            },
+        ));
         r.endpoints.insert(
             key.clone(),
             Endpoint {
@@ -486,6 +563,7 @@ pub async fn join(
             },
         );
         interfaces.push(Interface {
+            internal: r.internal,
             network: r.name.clone(),
             bridge: r.bridge.clone(),
             mtu: r.mtu,
@@ -499,6 +577,31 @@ pub async fn join(
     }
     // IPv4 nameservers first: most resolvers try them in order
     joined.nameservers.sort_by_key(|a| a.is_ipv6());
+
+    // published ports go through the first network (Docker's gateway endpoint): host ports
+    // berth already publishes for other containers are refused, free ones picked
+    if !publish.is_empty() {
+        let others: Vec<Network> = store
+            .list()
+            .map_err(other)?
+            .into_iter()
+            .map(|mut n| {
+                n.endpoints.remove(&key);
+                n
+            })
+            .collect();
+        let published = super::hostports::published_by_berth(&others);
+        let fixed: Vec<_> = publish.iter().filter_map(Publish::fixed).collect();
+        let fail = |e: String| AppError::Other(format!("service {:?}: {e}", s.name));
+        super::hostports::check_unpublished(&fixed, &published).map_err(|e| fail(e.to_string()))?;
+        let mut avoid: Vec<_> = published.into_iter().map(|(_, b)| b).collect();
+        let ports =
+            super::hostports::resolve(publish, &mut avoid).map_err(|e| fail(e.to_string()))?;
+        if let Some(e) = records.first_mut().and_then(|r| r.endpoints.get_mut(&key)) {
+            e.ports = super::hostports::to_published(&ports);
+        }
+        joined.ports = ports;
+    }
     let config = HookConfig {
         lib: lib.to_owned(),
         run: run.to_owned(),
@@ -506,12 +609,16 @@ pub async fn join(
         namespace: namespace.to_owned(),
         container: container.to_owned(),
         interfaces,
+        dns,
     };
     let file = dir.join(HOOK_FILE);
     let bytes = serde_json::to_vec_pretty(&config).map_err(other)?;
     crate::state::write_atomic(&file, &bytes, 0o644).map_err(other)?;
     for r in &records {
         store.put(lock, r).map_err(other)?;
+    }
+    if joined.ports.iter().any(|p| p.host_port.is_some()) {
+        sync_firewall(store, &nft_table(), run).await?;
     }
     joined.hook = Some((
         exe.to_owned(),
@@ -568,6 +675,22 @@ fn release(r: &mut Network, e: &Endpoint) {
             }
         }
     }
+}
+
+/// Takes a stopped container's names out of berth's DNS (the hook puts them back at its next
+/// start). Nothing to do for a container with no hook file.
+pub fn forget_dns(run: &Path, dir: &Path) -> Result<(), AppError> {
+    let Ok(config) = HookConfig::read(&dir.join(HOOK_FILE)) else {
+        return Ok(());
+    };
+    let mut changed = false;
+    for (network, _) in &config.dns {
+        changed |= crate::dns::remove_container(run, network, &config.container).map_err(other)?;
+    }
+    if changed {
+        crate::dns::notify(run).map_err(other)?;
+    }
+    Ok(())
 }
 
 /// Gives back container `container`'s addresses on every network and drops its endpoints;

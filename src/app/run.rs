@@ -99,14 +99,9 @@ pub async fn prepare(
         )));
     };
     // compose refuses a bad -p before anything starts (types.ParsePortConfig in run's apply)
-    plan::ports::run_ports(&opts.service, original, &opts.publish, opts.service_ports)
-        .map_err(|e| AppError::Other(e.to_string()))?;
-    if !opts.publish.is_empty() || (opts.service_ports && !original.ports.is_empty()) {
-        warnings.push(format!(
-            "service {:?}: publishing ports is not implemented yet (berth runs network_mode none or host); -p/--service-ports ignored",
-            opts.service
-        ));
-    }
+    let publish =
+        plan::ports::run_ports(&opts.service, original, &opts.publish, opts.service_ports)
+            .map_err(|e| AppError::Other(e.to_string()))?;
     if opts.rm && opts.detach {
         warnings.push(
             "--rm with -d: berth has no daemon to remove the container when it exits; `down --remove-orphans` removes it"
@@ -184,6 +179,7 @@ pub async fn prepare(
 
     let quiet = Progress::disabled();
     let mut exec = Executor::new(&client, &changed, &quiet, state::lib_dir());
+    exec.run_publish = Some(publish);
     exec.puller = Some(&puller);
     exec.working_dir = working_dir;
     exec.config_files = config_files;

@@ -54,6 +54,7 @@ pub async fn run(
         }
     }
     lifecycle::check_network_modes(project, &opts.services)?;
+    check_ports(project, &opts.services, &opts.scale)?;
     super::storage::preflight(project, &opts.services, &state::lib_dir())
         .map_err(|e| AppError::Other(e.to_string()))?;
     let _lock = lock(&opts.engine.namespace, &project.name, progress)?;
@@ -138,4 +139,28 @@ pub(crate) fn lock(
         progress.send(Event::with_text(id, Status::Done, "Locked"));
     }
     Ok(lock)
+}
+
+/// Published ports berth cannot give, refused before anything starts: a fixed host port on a
+/// scaled service, two services on one host port, a host port another program holds.
+fn check_ports(
+    project: &crate::model::types::Project,
+    services: &[String],
+    scale: &std::collections::BTreeMap<String, i64>,
+) -> Result<(), AppError> {
+    plan::ports::check_project(project, services, scale)
+        .map_err(|e| AppError::Other(e.to_string()))?;
+    let mut fixed = Vec::new();
+    for (name, s) in &project.services {
+        if !services.is_empty() && !services.contains(name) {
+            continue;
+        }
+        if !plan::network::attachments(project, s).is_ok_and(|a| !a.is_empty()) {
+            continue;
+        }
+        let ports =
+            plan::ports::service_ports(name, s).map_err(|e| AppError::Other(e.to_string()))?;
+        fixed.extend(ports.iter().filter_map(plan::ports::Publish::fixed));
+    }
+    super::hostports::check_free(&fixed).map_err(|e| AppError::Other(e.to_string()))
 }
