@@ -406,13 +406,16 @@ fn up_ps_converge_and_down() {
 }
 
 #[test]
-fn bridge_networks_are_refused_before_anything_is_made() {
+fn an_unknown_network_mode_is_refused_before_anything_is_made() {
     let Some(case) = Case::new("bridge") else {
         return;
     };
     fs::write(
         case.dir.join("compose.yaml"),
-        format!("services:\n  web:\n    image: {}\n", case.image),
+        format!(
+            "services:\n  web:\n    image: {}\n    network_mode: overlay\n",
+            case.image
+        ),
     )
     .unwrap();
     let o = case.berth(&["up", "-d"]);
