@@ -25,6 +25,8 @@ pub struct Stack {
     /// BERTH_LIB_DIR and BERTH_RUN_DIR.
     pub lib: PathBuf,
     pub run: PathBuf,
+    /// berth's nftables table for this stack (BERTH_NFT_TABLE): each test renders its own.
+    pub nft_table: String,
 }
 
 impl Stack {
@@ -48,6 +50,11 @@ impl Stack {
             dir: root.join("project"),
             lib: root.join("lib"),
             run: root.join("run"),
+            nft_table: format!(
+                "bt_{}_{}",
+                name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+                std::process::id()
+            ),
         };
         fs::create_dir_all(&case.dir).unwrap();
         // A namespace left by an earlier, killed run would make the checks lie.
@@ -88,6 +95,7 @@ impl Stack {
             .env("DOCKER_CONFIG", &self.dir)
             .env("BERTH_LIB_DIR", &self.lib)
             .env("BERTH_RUN_DIR", &self.run)
+            .env("BERTH_NFT_TABLE", &self.nft_table)
             .arg("--address")
             .arg(&self.address)
             .args(["--namespace", &self.ns])
@@ -186,6 +194,15 @@ impl Stack {
                 left.push(format!("bridge {bridge}"));
             }
         }
+        if nft_table_exists(&self.nft_table) {
+            left.push(format!("nftables table inet {}", self.nft_table));
+        }
+        if let Ok(pid) = fs::read_to_string(self.run.join("dns/server.pid")) {
+            let pid = pid.trim();
+            if !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                left.push(format!("DNS server {pid}"));
+            }
+        }
         left
     }
 
@@ -214,6 +231,14 @@ impl Stack {
     pub fn clean(&self) {
         for (_, bridge) in self.network_records() {
             let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        }
+        if nft_table_exists(&self.nft_table) {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "inet", &self.nft_table])
+                .output();
+        }
+        if let Ok(pid) = fs::read_to_string(self.run.join("dns/server.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).output();
         }
         for t in self.ids("tasks") {
             let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
@@ -284,6 +309,15 @@ impl Drop for Stack {
             );
         }
     }
+}
+
+/// Whether berth's nftables table `name` exists.
+pub fn nft_table_exists(name: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", "inet", name])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Whether a link named `name` exists on the host.
