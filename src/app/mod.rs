@@ -2,6 +2,7 @@
 //! environment, which files to load, their content) and passes it in as data.
 
 pub mod attach;
+pub mod blocking;
 pub mod config;
 pub mod control;
 pub mod converge_wait;
