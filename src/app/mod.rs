@@ -21,6 +21,7 @@ pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod run;
+pub mod run_volumes;
 pub mod stdio;
 pub mod storage;
 pub mod top;

@@ -189,7 +189,7 @@ pub fn anonymous_volumes(container_labels: &BTreeMap<String, String>) -> BTreeMa
 }
 
 /// compose-go's volume name: `name:`, else `<project>_<key>`.
-fn volume_name(project: &Project, key: &str) -> String {
+pub(super) fn volume_name(project: &Project, key: &str) -> String {
     match project.volumes.get(key) {
         Some(v) if !v.name.is_empty() => v.name.clone(),
         _ => format!("{}_{key}", project.name),
