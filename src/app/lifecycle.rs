@@ -856,8 +856,10 @@ impl<'a> Executor<'a> {
         timeout: Option<Duration>,
     ) -> Result<(), AppError> {
         let client = self.client;
-        self.unmonitor(id).await?;
-        let Some(task) = client.task_get(id).await? else {
+        // the task is read while the monitor labels go: one round trip instead of two
+        let (_, task) =
+            tokio::try_join!(self.unmonitor(id), async { Ok(client.task_get(id).await?) })?;
+        let Some(task) = task else {
             return Ok(());
         };
         if task.status != TaskStatus::Stopped {
@@ -902,8 +904,9 @@ impl<'a> Executor<'a> {
     /// its own files.
     async fn remove(&self, id: &str) -> Result<(), AppError> {
         let client = self.client;
-        self.unmonitor(id).await?;
-        if let Some(t) = client.task_get(id).await? {
+        let (_, task) =
+            tokio::try_join!(self.unmonitor(id), async { Ok(client.task_get(id).await?) })?;
+        if let Some(t) = task {
             if t.status != TaskStatus::Stopped {
                 client.task_kill(id, SIGKILL, true).await?;
                 client.task_wait(id).await?;
