@@ -1,101 +1,62 @@
 //! `berth up -d`, `berth ps` and `berth down` as a user runs them: the real binary in a scratch
 //! project directory, against the test bed's containerd and registry (tests/testbed.sh), for
 //! services with `network_mode: none`. Each test has a containerd namespace and berth state
-//! directories (BERTH_LIB_DIR, BERTH_RUN_DIR) of its own; its guard always runs `down`, then
-//! checks with `ctr` that no container, task or container snapshot is left and that berth's
-//! per-container directories are gone, and removes whatever a failed test left.
+//! directories of its own (tests/common/stack.rs); its guard always runs `down -v`, then checks
+//! with `ctr` that no container, task or container snapshot is left and that berth's
+//! per-container directories and volumes are gone, and removes whatever a failed test left.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: failing loudly is the point
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::ops::Deref;
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::stack::{field, text, Stack};
 use serde_json::Value;
 
-const IMAGE: &str = "berth-test/multi:latest";
+/// This suite's part of the namespace, project and scratch names.
+const SUITE: &str = "life";
 
-struct Case {
-    address: PathBuf,
-    hosts_dir: String,
-    image: String,
-    ns: String,
-    project: String,
-    /// The project directory.
-    dir: PathBuf,
-    /// BERTH_LIB_DIR and BERTH_RUN_DIR.
-    lib: PathBuf,
-    run: PathBuf,
+/// The shared stack, with every verb naming the Compose file: `-f compose.yaml` makes every
+/// verb read it (with `-p` alone, `down` works from what exists, as compose's does).
+struct Case(Stack);
+
+impl Deref for Case {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
 }
 
 impl Case {
     fn new(name: &str) -> Option<Case> {
-        let address = common::containerd_address()?;
-        let registry = common::registry()?;
-        let hosts_dir = match std::env::var("BERTH_TEST_HOSTS_DIR") {
-            Ok(d) if !d.is_empty() => d,
-            _ => return common::missing("BERTH_TEST_HOSTS_DIR is not set"),
-        };
-        let root = common::scratch_path("lifecycle");
-        fs::create_dir_all(&root).unwrap();
-        let case = Case {
-            address,
-            hosts_dir,
-            image: format!("{registry}/{IMAGE}"),
-            ns: format!("berth-test-life-{name}-{}", std::process::id()),
-            project: format!("life-{name}"),
-            dir: root.join("project"),
-            lib: root.join("lib"),
-            run: root.join("run"),
-        };
-        fs::create_dir_all(&case.dir).unwrap();
-        // A namespace left by an earlier, killed run would make the checks lie.
-        case.clean();
-        Some(case)
+        Stack::new(SUITE, name).map(Case)
     }
 
     /// Two services: `sleeper` runs `sleep <n>`, `echo` writes a line and exits 0.
     fn compose(&self, sleep: u32) {
-        let yaml = format!(
-            "services:\n  sleeper:\n    image: {img}\n    network_mode: none\n    command: sleep {sleep}\n    stop_grace_period: 1s\n  echo:\n    image: {img}\n    network_mode: none\n    command: [\"sh\", \"-c\", \"echo hello from echo\"]\n",
-            img = self.image
-        );
-        fs::write(self.dir.join("compose.yaml"), yaml).unwrap();
+        self.0.compose(&format!(
+            "services:\n  sleeper:\n    image: IMG\n    network_mode: none\n    command: sleep {sleep}\n    stop_grace_period: 1s\n  echo:\n    image: IMG\n    network_mode: none\n    command: [\"sh\", \"-c\", \"echo hello from echo\"]\n"
+        ));
     }
 
-    /// `berth -f compose.yaml -p <project> args`: naming the file makes every verb read it
-    /// (with `-p` alone, `down` works from what exists, as compose's does).
+    /// `berth -f compose.yaml -p <project> args`.
     fn berth(&self, args: &[&str]) -> Output {
         let mut with_file = vec!["-f", "compose.yaml"];
         with_file.extend_from_slice(args);
-        self.berth_no_file(&with_file)
+        self.0.berth(&with_file)
     }
 
     /// `berth -p <project> args`.
     fn berth_no_file(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("HOME", &self.dir)
-            .env("DOCKER_CONFIG", &self.dir)
-            .env("BERTH_LIB_DIR", &self.lib)
-            .env("BERTH_RUN_DIR", &self.run)
-            .arg("--address")
-            .arg(&self.address)
-            .args(["--namespace", &self.ns])
-            .args(["--hosts-dir", &self.hosts_dir])
-            .args(["--progress", "plain"])
-            .args(["-p", &self.project])
-            .args(args)
-            .output()
-            .expect("run berth")
+        self.0.berth(args)
     }
 
-    /// `berth args`, which must succeed; returns stdout.
+    /// `berth -f compose.yaml args`, which must succeed; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let o = self.berth(args);
         assert!(o.status.success(), "berth {args:?}: {}", text(&o));
@@ -110,156 +71,16 @@ impl Case {
             .collect()
     }
 
-    fn ctr_output(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
-            .arg("--address")
-            .arg(&self.address)
-            .args(["-n", &self.ns])
-            .args(args)
-            .output()
-            .expect("run ctr")
-    }
-
-    fn ids(&self, what: &str) -> Vec<String> {
-        let o = self.ctr_output(&[what, "ls", "-q"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Snapshots that are not committed image layers: a container's rootfs.
-    fn active_snapshots(&self) -> Vec<String> {
-        let o = self.ctr_output(&["snapshots", "ls"]);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty() && !l.contains("Committed"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Per-container directories berth left under its lib dir.
-    fn container_dirs(&self) -> Vec<String> {
-        let dir = self.lib.join("containers").join(&self.ns);
-        fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.path().display().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// What a `down` must leave empty.
+    /// What a `down` without `-v` must leave empty: everything but volumes (the image's
+    /// `VOLUME` gives each container an anonymous one, which only `-v` removes, as Docker does;
+    /// the guard's `down -v` checks those).
     fn leftovers(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        left.extend(self.ids("tasks").into_iter().map(|t| format!("task {t}")));
-        left.extend(
-            self.ids("containers")
-                .into_iter()
-                .map(|c| format!("container {c}")),
-        );
-        left.extend(
-            self.active_snapshots()
-                .into_iter()
-                .map(|s| format!("snapshot {s}")),
-        );
-        left.extend(
-            self.container_dirs()
-                .into_iter()
-                .map(|d| format!("dir {d}")),
-        );
-        left
+        self.0
+            .leftovers()
+            .into_iter()
+            .filter(|l| !l.starts_with("volume "))
+            .collect()
     }
-
-    /// Removes everything in the namespace with `ctr`, then the namespace.
-    fn clean(&self) {
-        for t in self.ids("tasks") {
-            let _ = self.ctr_output(&["tasks", "kill", "-s", "SIGKILL", &t]);
-            let _ = self.ctr_output(&["tasks", "rm", "-f", &t]);
-        }
-        for c in self.ids("containers") {
-            let _ = self.ctr_output(&["containers", "rm", &c]);
-        }
-        for s in self.active_snapshots() {
-            if let Some(key) = s.split_whitespace().next() {
-                let _ = self.ctr_output(&["snapshots", "rm", key]);
-            }
-        }
-        for l in self.ids("leases") {
-            let _ = self.ctr_output(&["leases", "rm", &l]);
-        }
-        let images = self.ids("images");
-        if !images.is_empty() {
-            let mut args = vec!["images", "rm", "--sync"];
-            args.extend(images.iter().map(String::as_str));
-            let _ = self.ctr_output(&args);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let nudge = format!("{}-gc", self.ns);
-        let _ = self.ctr_output(&["leases", "create", "--id", &nudge]);
-        let _ = self.ctr_output(&["leases", "rm", "--sync", &nudge]);
-        while Instant::now() < deadline {
-            let o = Command::new("ctr")
-                .arg("--address")
-                .arg(&self.address)
-                .args(["namespaces", "rm", &self.ns])
-                .output()
-                .expect("run ctr");
-            let gone = !String::from_utf8_lossy(
-                &Command::new("ctr")
-                    .arg("--address")
-                    .arg(&self.address)
-                    .args(["namespaces", "ls", "-q"])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .lines()
-            .any(|l| l.trim() == self.ns);
-            if o.status.success() || gone {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // the guard always runs `down`, then checks it left nothing
-        let down = self.berth_no_file(&["down", "-t", "1"]);
-        let left = self.leftovers();
-        self.clean();
-        let _ = fs::remove_dir_all(self.dir.parent().unwrap());
-        if !std::thread::panicking() {
-            assert!(down.status.success(), "down: {}", text(&down));
-            assert!(
-                left.is_empty(),
-                "after down, namespace {} still holds:\n  {}",
-                self.ns,
-                left.join("\n  ")
-            );
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn field<'a>(rows: &'a [Value], name: &str) -> &'a Value {
-    rows.iter()
-        .find(|r| r["Name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in ps: {rows:?}"))
 }
 
 fn log_lines(path: &Path) -> Vec<Value> {

@@ -207,6 +207,7 @@ fn empty_image() -> LocalImage {
         config_digest: String::new(),
         config: Default::default(),
         chain_ids: Vec::new(),
+        raw_config: Default::default(),
     }
 }
 

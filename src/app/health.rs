@@ -9,18 +9,16 @@ use super::AppError;
 use crate::containerd::Client;
 use crate::health::{self, ImageHealthcheck, Probe};
 use crate::image::local::LocalImage;
-use crate::plan::labels;
 
-/// Writes container `id`'s probe settings and a fresh `starting` state into `dir`, or removes
-/// them when it has no healthcheck.
-pub(super) async fn prepare(exec: &Executor<'_>, id: &str, dir: &Path) -> Result<(), AppError> {
-    let service = exec
-        .client
-        .container_get(id)
-        .await?
-        .and_then(|c| c.labels.get(labels::SERVICE).cloned());
+/// Writes the probe settings and a fresh `starting` state of a container of `service` (its
+/// `com.docker.compose.service` label) into `dir`, or removes them when it has no healthcheck.
+pub(super) async fn prepare(
+    exec: &Executor<'_>,
+    service: Option<&str>,
+    dir: &Path,
+) -> Result<(), AppError> {
     let mut probe = None;
-    if let Some((name, s)) = service.and_then(|n| exec.project.services.get_key_value(&n)) {
+    if let Some((name, s)) = service.and_then(|n| exec.project.services.get_key_value(n)) {
         let image = match exec.image(name, s).await {
             Ok(i) => image_healthcheck(exec.client, &i).await,
             Err(_) => None,
@@ -35,8 +33,12 @@ pub(super) async fn prepare(exec: &Executor<'_>, id: &str, dir: &Path) -> Result
     health::prepare(dir, probe.as_ref()).map_err(|e| AppError::Other(e.to_string()))
 }
 
-/// The image's own `HEALTHCHECK`, from its config blob.
+/// The image's own `HEALTHCHECK`, from its config blob (read again only when the image came
+/// without it).
 async fn image_healthcheck(client: &Client, image: &LocalImage) -> Option<ImageHealthcheck> {
+    if !image.raw_config.is_empty() {
+        return health::image_healthcheck(&image.raw_config);
+    }
     let bytes = client
         .content_read_all(&image.config_digest, 4 * 1024 * 1024)
         .await

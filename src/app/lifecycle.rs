@@ -59,7 +59,7 @@ pub struct Executor<'a> {
     pub warnings: Vec<String>,
     /// Warnings of the operations running now; moved into `warnings` when a run ends.
     found: Mutex<Vec<String>>,
-    /// Images resolved so far, by service.
+    /// Images resolved so far, by record name (services sharing an image share the entry).
     images: Mutex<BTreeMap<String, LocalImage>>,
     /// Set when a node of an `up` plan failed: running `depends_on` waits give up.
     failed: AtomicBool,
@@ -91,19 +91,14 @@ pub async fn observe_containers(
     )>,
     AppError,
 > {
-    let list = client
-        .container_list(&[format!("labels.\"{}\"=={project}", labels::PROJECT)])
-        .await?;
-    // one Tasks.List for the namespace instead of a Tasks.Get per container
-    let mut tasks: BTreeMap<String, crate::containerd::TaskInfo> = match list.len() {
-        0 => BTreeMap::new(),
-        _ => client
-            .task_list("")
-            .await?
-            .into_iter()
-            .map(|t| (t.container_id.clone(), t))
-            .collect(),
-    };
+    // Tasks.List has no filter containerd applies, so it is asked for the namespace at the
+    // same time as the project's containers are, instead of after them
+    let filter = [format!("labels.\"{}\"=={project}", labels::PROJECT)];
+    let (list, tasks) = tokio::try_join!(client.container_list(&filter), client.task_list(""))?;
+    let mut tasks: BTreeMap<String, crate::containerd::TaskInfo> = tasks
+        .into_iter()
+        .map(|t| (t.container_id.clone(), t))
+        .collect();
     let mut out = Vec::new();
     for c in list {
         let task = tasks.remove(&c.id);
@@ -146,34 +141,64 @@ pub struct TaskInfoLite {
 /// Everything the planner needs: the containers, and the image each service resolves to now
 /// (its config digest, the image ID compose records in `com.docker.compose.image`).
 pub async fn observe(client: &Client, project: &Project) -> Result<Observed, AppError> {
+    Ok(observe_with_images(client, project).await?.0)
+}
+
+/// [`observe`], and the images it resolved, by record name, for [`Executor::remember_images`]
+/// (so a create does not read them from containerd again).
+pub async fn observe_with_images(
+    client: &Client,
+    project: &Project,
+) -> Result<(Observed, BTreeMap<String, LocalImage>), AppError> {
+    use futures_util::stream::{self, StreamExt};
     let containers = observe_containers(client, &project.name)
         .await?
         .into_iter()
         .map(|(_, o, _)| o)
         .collect();
-    let mut images = BTreeMap::new();
+    // each image once (services often share one), side by side
+    let records: BTreeMap<&String, String> = project
+        .services
+        .iter()
+        .map(|(name, s)| (name, image_record_name(&image_name(&project.name, name, s))))
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = records.values().collect();
     let platform = Platform::host();
-    for (name, s) in &project.services {
-        let record = image_record_name(&image_name(&project.name, name, s));
-        let fact = match local::inspect(client, &record, &platform).await {
-            Ok(Some(i)) => ImageFact::Present {
-                digest: i.config_digest,
+    let platform = &platform;
+    let mut found: BTreeMap<String, Result<Option<LocalImage>, String>> = stream::iter(distinct)
+        .map(|record| async move {
+            let r = local::inspect(client, record, platform).await;
+            (record.clone(), r.map_err(|e| e.to_string()))
+        })
+        .buffer_unordered(parallel_limit())
+        .collect()
+        .await;
+    let mut images = BTreeMap::new();
+    for (name, record) in &records {
+        let fact = match found.get(record) {
+            Some(Ok(Some(i))) => ImageFact::Present {
+                digest: i.config_digest.clone(),
             },
-            Ok(None) => ImageFact::Missing,
-            Err(e) => return Err(AppError::Other(format!("image {record}: {e}"))),
+            Some(Ok(None)) | None => ImageFact::Missing,
+            Some(Err(e)) => return Err(AppError::Other(format!("image {record}: {e}"))),
         };
-        images.insert(name.clone(), fact);
+        images.insert((*name).clone(), fact);
     }
+    let resolved = std::mem::take(&mut found)
+        .into_iter()
+        .filter_map(|(record, r)| Some((record, r.ok()??)))
+        .collect();
     let volumes = crate::state::volumes::list(&crate::state::lib_dir())
         .map(|v| v.into_iter().map(|v| v.name).collect())
         .unwrap_or_default();
     let networks = super::network::existing(&crate::state::lib_dir()).unwrap_or_default();
-    Ok(Observed {
+    let observed = Observed {
         containers,
         images,
         networks,
         volumes,
-    })
+    };
+    Ok((observed, resolved))
 }
 
 /// The network modes of `services` (all when empty) berth can give, and their `external`
@@ -435,6 +460,11 @@ impl<'a> Executor<'a> {
                 for w in pulled.warnings {
                     self.warn(w);
                 }
+                // what observe resolved before the pull is stale now
+                self.images
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&image_record_name(image));
                 Ok(())
             }
             Op::BuildImage { service, image } => Err(AppError::Other(format!(
@@ -565,16 +595,16 @@ impl<'a> Executor<'a> {
         service: &str,
         s: &ServiceConfig,
     ) -> Result<LocalImage, AppError> {
+        let record = image_record_name(&image_name(&self.project.name, service, s));
         let cached = self
             .images
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(service)
+            .get(&record)
             .cloned();
         if let Some(i) = cached {
             return Ok(i);
         }
-        let record = image_record_name(&image_name(&self.project.name, service, s));
         let image = local::inspect(self.client, &record, &Platform::host())
             .await
             .map_err(|e| AppError::Other(format!("image {record}: {e}")))?
@@ -586,8 +616,17 @@ impl<'a> Executor<'a> {
         self.images
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(service.to_owned(), image.clone());
+            .insert(record, image.clone());
         Ok(image)
+    }
+
+    /// Takes images already resolved (by record name, as [`observe_with_images`] returns
+    /// them), so creates need not read them again. A pull of the plan forgets its image.
+    pub fn remember_images(&mut self, images: BTreeMap<String, LocalImage>) {
+        self.images
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(images);
     }
 
     /// Creates container `name`: a snapshot on the image's top layer, the container's own
@@ -625,19 +664,21 @@ impl<'a> Executor<'a> {
             .await?;
         let result = async {
             let leased = client.with_lease(&lease)?;
-            let mounts = match leased
-                .snapshot_prepare(SNAPSHOTTER, name, &top, BTreeMap::new())
-                .await
-            {
-                Ok(m) => m,
-                // left by a create that died half-way: start from a clean one
-                Err(e) if e.code() == Some(Code::AlreadyExists) => {
-                    client.snapshot_remove(SNAPSHOTTER, name).await?;
-                    leased
-                        .snapshot_prepare(SNAPSHOTTER, name, &top, BTreeMap::new())
-                        .await?
+            let prepare = async {
+                match leased
+                    .snapshot_prepare(SNAPSHOTTER, name, &top, BTreeMap::new())
+                    .await
+                {
+                    Ok(m) => Ok(m),
+                    // left by a create that died half-way: start from a clean one
+                    Err(e) if e.code() == Some(Code::AlreadyExists) => {
+                        client.snapshot_remove(SNAPSHOTTER, name).await?;
+                        Ok(leased
+                            .snapshot_prepare(SNAPSHOTTER, name, &top, BTreeMap::new())
+                            .await?)
+                    }
+                    Err(e) => Err(AppError::from(e)),
                 }
-                Err(e) => return Err(AppError::from(e)),
             };
             let publish = match &self.run_publish {
                 Some(p) => p.clone(),
@@ -656,7 +697,15 @@ impl<'a> Executor<'a> {
                 &exe,
             )
             .await?;
-            let (files, file_warnings) = ContainerFiles::write(&dir, name, s, &joined)?;
+            // the container's own files are written (and synced) while containerd prepares
+            // the snapshot; both are waited for, so a failure cleans up after both
+            let files = {
+                let (dir, name, s, joined) =
+                    (dir.clone(), name.to_owned(), s.clone(), joined.clone());
+                super::blocking::run(move || ContainerFiles::write(&dir, &name, &s, &joined))
+            };
+            let (mounts, files) = tokio::join!(prepare, files);
+            let (mounts, (files, file_warnings)) = (mounts?, files??);
             for w in file_warnings {
                 self.warn(w);
             }
@@ -728,7 +777,7 @@ impl<'a> Executor<'a> {
                     snapshot_key: name.to_owned(),
                 })
                 .await?;
-            Ok(())
+            Ok::<(), AppError>(())
         }
         .await;
         if result.is_err() {
@@ -755,20 +804,22 @@ impl<'a> Executor<'a> {
     /// output going to berth's json-file log driver.
     async fn start(&self, id: &str) -> Result<(), AppError> {
         let client = self.client;
-        if client.task_get(id).await?.is_some() {
+        // three independent reads, side by side
+        let (task, mounts, record) = tokio::try_join!(
+            client.task_get(id),
+            client.snapshot_mounts(SNAPSHOTTER, id),
+            client.container_get(id),
+        )?;
+        if task.is_some() {
             client.task_delete(id).await?;
         }
-        let mounts = client.snapshot_mounts(SNAPSHOTTER, id).await?;
+        let service = record.and_then(|c| c.labels.get(labels::SERVICE).cloned());
         let dir = self.dir(id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| AppError::Other(format!("create {}: {e}", dir.display())))?;
         let exe = std::env::current_exe()
             .map_err(|e| AppError::Other(format!("find berth's own binary: {e}")))?;
-        super::health::prepare(self, id, &dir).await?;
-        let service = client
-            .container_get(id)
-            .await?
-            .and_then(|c| c.labels.get(labels::SERVICE).cloned());
+        super::health::prepare(self, service.as_deref(), &dir).await?;
         let uri = DriverConfig {
             dir: Some(dir),
             rotation: self.rotation(service.as_deref()),
@@ -877,8 +928,10 @@ impl<'a> Executor<'a> {
         timeout: Option<Duration>,
     ) -> Result<(), AppError> {
         let client = self.client;
-        self.unmonitor(id).await?;
-        let Some(task) = client.task_get(id).await? else {
+        // the task is read while the monitor labels go: one round trip instead of two
+        let (_, task) =
+            tokio::try_join!(self.unmonitor(id), async { Ok(client.task_get(id).await?) })?;
+        let Some(task) = task else {
             return Ok(());
         };
         if task.status != TaskStatus::Stopped {
@@ -924,8 +977,9 @@ impl<'a> Executor<'a> {
     /// its own files.
     async fn remove(&self, id: &str) -> Result<(), AppError> {
         let client = self.client;
-        self.unmonitor(id).await?;
-        if let Some(t) = client.task_get(id).await? {
+        let (_, task) =
+            tokio::try_join!(self.unmonitor(id), async { Ok(client.task_get(id).await?) })?;
+        if let Some(t) = task {
             if t.status != TaskStatus::Stopped {
                 client.task_kill(id, SIGKILL, true).await?;
                 client.task_wait(id).await?;

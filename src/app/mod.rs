@@ -2,6 +2,7 @@
 //! environment, which files to load, their content) and passes it in as data.
 
 pub mod attach;
+pub mod blocking;
 pub mod config;
 pub mod control;
 pub mod converge_wait;
@@ -23,6 +24,7 @@ pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod run;
+pub mod run_volumes;
 pub mod stdio;
 pub mod storage;
 pub mod top;

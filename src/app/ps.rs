@@ -187,11 +187,20 @@ fn display_image(record: &str) -> String {
 /// The process's arguments, joined by spaces (Docker's `Path + " " + Args`). The init of
 /// `init: true` is not part of it: Docker adds it only in the runtime spec.
 fn command(spec_json: &[u8]) -> String {
-    let v: serde_json::Value = serde_json::from_slice(spec_json).unwrap_or_default();
-    let args: Vec<&str> = v["process"]["args"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-        .unwrap_or_default();
+    // only process.args is read: the rest of the spec (its seccomp profile is most of it) is
+    // skipped, not built into a tree
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Spec {
+        process: Process,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Process {
+        args: Vec<String>,
+    }
+    let spec: Spec = serde_json::from_slice(spec_json).unwrap_or_default();
+    let args: Vec<&str> = spec.process.args.iter().map(String::as_str).collect();
     let args = match args.as_slice() {
         [crate::spec::INIT_PATH_IN_CONTAINER, "--", rest @ ..] => rest,
         all => all,

@@ -84,12 +84,6 @@ pub async fn prepare(
     progress: &Progress,
     warnings: &mut Vec<String>,
 ) -> Result<Prepared, AppError> {
-    if !opts.volumes.is_empty() {
-        return Err(AppError::Other(format!(
-            "service {:?}: run -v/--volume: bind mounts are not implemented yet",
-            opts.service
-        )));
-    }
     let loaded = super::load_project(&opts.project, std::slice::from_ref(&opts.service), warnings)?;
     let project = &loaded.project;
     let Some(original) = project.services.get(&opts.service) else {
@@ -132,6 +126,8 @@ pub async fn prepare(
     apply_run_options(&mut service, opts, &name, |k| loaded.env.get(k).cloned())?;
     let mut changed = project.clone();
     changed.services.insert(opts.service.clone(), service);
+    let cwd = std::env::current_dir().map_err(|e| AppError::Other(format!("getwd: {e}")))?;
+    let extra = super::run_volumes::apply(&mut changed, &opts.service, &opts.volumes, &cwd)?;
 
     let _lock = super::up::lock(&opts.engine.namespace, &project.name, progress)?;
     let client = opts.engine.connect().await?;
@@ -184,6 +180,14 @@ pub async fn prepare(
     exec.working_dir = working_dir;
     exec.config_files = config_files;
     let r = async {
+        // `-v` volumes: plain ones made as the engine would, project ones as `up` makes them
+        super::run_volumes::make_plain(&state::lib_dir(), &extra)?;
+        for key in &extra.project {
+            if changed.volumes.get(key).is_some_and(|v| !v.external) {
+                let name = super::storage::volume_name(&changed, key);
+                exec.run(&Op::CreateVolume { name }).await?;
+            }
+        }
         if observed.images.get(&opts.service) == Some(&ImageFact::Missing) {
             let image = image_name(&project.name, &opts.service, original);
             exec.run(&Op::PullImage {

@@ -189,7 +189,7 @@ pub fn anonymous_volumes(container_labels: &BTreeMap<String, String>) -> BTreeMa
 }
 
 /// compose-go's volume name: `name:`, else `<project>_<key>`.
-fn volume_name(project: &Project, key: &str) -> String {
+pub(super) fn volume_name(project: &Project, key: &str) -> String {
     match project.volumes.get(key) {
         Some(v) if !v.name.is_empty() => v.name.clone(),
         _ => format!("{}_{key}", project.name),
@@ -854,17 +854,23 @@ pub async fn resolve(
         wanted.extend(extra);
     }
     add_image_volumes(&mut wanted, s, &image_volumes);
-    let realized = realize(lib, dir, &project.name, service, &wanted, inherited)
-        .map_err(|e| AppError::Other(e.to_string()))?;
-    if let Err(e) = copy_up(mounts, &realized.copy_up) {
-        for v in &realized.created {
-            let _ = volumes::remove(lib, v);
+    // files, syncs and copies: on the blocking pool (`super::blocking`)
+    let (lib, dir, project) = (lib.to_owned(), dir.to_owned(), project.name.clone());
+    let (service, inherited, mounts) = (service.to_owned(), inherited.clone(), mounts.to_vec());
+    super::blocking::run(move || {
+        let realized = realize(&lib, &dir, &project, &service, &wanted, &inherited)
+            .map_err(|e| AppError::Other(e.to_string()))?;
+        if let Err(e) = copy_up(&mounts, &realized.copy_up) {
+            for v in &realized.created {
+                let _ = volumes::remove(&lib, v);
+            }
+            return Err(AppError::Other(format!(
+                "service {service:?}: copy image content into a volume: {e}"
+            )));
         }
-        return Err(AppError::Other(format!(
-            "service {service:?}: copy image content into a volume: {e}"
-        )));
-    }
-    Ok(realized)
+        Ok(realized)
+    })
+    .await?
 }
 
 /// Fills each empty volume directory of `copy_up` with the image's content at its target (and

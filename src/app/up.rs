@@ -59,7 +59,7 @@ pub async fn run(
         .map_err(|e| AppError::Other(e.to_string()))?;
     let _lock = lock(&opts.engine.namespace, &project.name, progress)?;
     let client = opts.engine.connect().await?;
-    let observed = lifecycle::observe(&client, project).await?;
+    let (observed, images) = lifecycle::observe_with_images(&client, project).await?;
     let ignore_orphans = std::env::var("COMPOSE_IGNORE_ORPHANS")
         .map(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE" | "t" | "T"))
         .unwrap_or(false);
@@ -86,6 +86,7 @@ pub async fn run(
     let puller = opts.engine.puller();
     let mut exec = Executor::new(&client, project, progress, state::lib_dir());
     exec.puller = Some(&puller);
+    exec.remember_images(images);
     exec.working_dir = loaded.working_dir.display().to_string();
     exec.config_files = loaded
         .config_files

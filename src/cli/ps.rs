@@ -63,7 +63,18 @@ pub fn run(global: &GlobalArgs, args: &PsArgs) -> i32 {
         services: args.services.clone(),
         all: args.all || !statuses.is_empty(),
     };
-    super::with_runtime(|| async {
+    // one thread is enough for a few concurrent calls on one connection, and starts faster
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async {
         let mut warnings = Vec::new();
         let result = app::run(&opts, &mut warnings).await;
         print_warnings(&warnings);

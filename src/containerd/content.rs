@@ -94,39 +94,29 @@ impl Client {
     /// Reads the whole of a small blob (a manifest, an index, a config). Refuses blobs larger
     /// than `limit` bytes, so a wrong digest cannot make berth read a layer into memory.
     pub async fn content_read_all(&self, digest: &str, limit: i64) -> Result<Vec<u8>> {
-        let info = self
-            .content_info(digest)
-            .await?
-            .ok_or_else(|| Error::Call {
-                address: self.address.clone(),
-                call: "content read",
-                code: Code::NotFound,
-                message: format!("content digest {digest}: not found"),
-            })?;
-        if info.size > limit {
-            return Err(Error::Call {
-                address: self.address.clone(),
-                call: "content read",
-                code: Code::InvalidArgument,
-                message: format!(
-                    "{digest} is {} bytes, more than the {limit} expected",
-                    info.size
-                ),
-            });
-        }
+        // One round trip, no Info call first: containerd sends at most `limit + 1` bytes (a
+        // read may ask past the end), and one byte too many says the blob is too large.
         let mut stream = ContentClient::new(self.channel.clone())
             .read(self.request(ReadContentRequest {
                 digest: digest.to_owned(),
                 offset: 0,
-                size: 0,
+                size: limit.saturating_add(1),
             }))
             .await
             .map_err(|s| self.status_error("content read", s))?
             .into_inner();
-        let mut out = Vec::with_capacity(usize::try_from(info.size).unwrap_or(0));
+        let mut out = Vec::new();
         while let Some(part) = stream.next().await {
             let part = part.map_err(|s| self.status_error("content read", s))?;
             out.extend_from_slice(&part.data);
+        }
+        if i64::try_from(out.len()).unwrap_or(i64::MAX) > limit {
+            return Err(Error::Call {
+                address: self.address.clone(),
+                call: "content read",
+                code: Code::InvalidArgument,
+                message: format!("{digest} is more than the {limit} bytes expected"),
+            });
         }
         Ok(out)
     }

@@ -39,6 +39,9 @@ pub struct LocalImage {
     pub config: ImageConfiguration,
     /// Chain IDs of the layers; the last one is the snapshot a container's rootfs sits on.
     pub chain_ids: Vec<String>,
+    /// The config blob as stored, for what `config` does not model (Docker's `Healthcheck`);
+    /// empty when not read.
+    pub raw_config: std::sync::Arc<[u8]>,
 }
 
 fn is_index(media_type: &str) -> bool {
@@ -107,6 +110,7 @@ pub async fn inspect(
         config_digest,
         config,
         chain_ids,
+        raw_config: bytes.into(),
     }))
 }
 
