@@ -693,6 +693,19 @@ pub fn forget_dns(run: &Path, dir: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Deletes the host ends of a removed container's veths now: the kernel would delete them
+/// with the task's namespace, but only once it gets round to freeing that.
+pub async fn unplug(dir: &Path) -> Result<(), AppError> {
+    let Ok(config) = HookConfig::read(&dir.join(HOOK_FILE)) else {
+        return Ok(());
+    };
+    let host = Netlink::host().map_err(other)?;
+    for i in &config.interfaces {
+        host.delete_link(&i.host_veth).await.map_err(other)?;
+    }
+    Ok(())
+}
+
 /// Gives back container `container`'s addresses on every network and drops its endpoints;
 /// the firewall is rendered again when it had published ports.
 pub async fn leave(
