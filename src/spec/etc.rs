@@ -52,22 +52,7 @@ pub fn resolv_conf(host: &str, host_net: bool, service: &ServiceConfig) -> Strin
     if dns.is_empty() && search.is_empty() && opts.is_empty() {
         return base;
     }
-    let field = |key: &str| -> Vec<String> {
-        base.lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.next() == Some(key)).then(|| w.map(str::to_owned).collect::<Vec<_>>())
-            })
-            .flatten()
-            .collect()
-    };
-    let pick = |given: &[String], key: &str| {
-        if given.is_empty() {
-            field(key)
-        } else {
-            given.to_vec()
-        }
-    };
+    let pick = |given: &[String], key: &str| pick_field(&base, given, key);
     let servers = pick(dns, "nameserver");
     let domains = pick(search, "search");
     let options = pick(opts, "options");
@@ -84,6 +69,20 @@ pub fn resolv_conf(host: &str, host_net: bool, service: &ServiceConfig) -> Strin
     out
 }
 
+/// `given` when the service sets it, else the words of every `key` line of resolv.conf `text`.
+fn pick_field(text: &str, given: &[String], key: &str) -> Vec<String> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(key)).then(|| w.map(str::to_owned).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect()
+}
+
 /// resolv.conf for a container on berth's networks: their gateways (where berth's DNS answers
 /// and forwards the rest, to the service's `dns:` servers or the host's), the search domains
 /// of `dns_search` or the host's, the options of `dns_opt` or the host's, and `ndots:0` when
@@ -93,19 +92,7 @@ pub fn resolv_conf_berth_dns(
     nameservers: &[std::net::IpAddr],
     service: &ServiceConfig,
 ) -> String {
-    let field = |key: &str| -> Vec<String> {
-        host.lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.next() == Some(key)).then(|| w.map(str::to_owned).collect::<Vec<_>>())
-            })
-            .flatten()
-            .collect()
-    };
-    let pick = |given: &[String], key: &str| match given.is_empty() {
-        true => field(key),
-        false => given.to_vec(),
-    };
+    let pick = |given: &[String], key: &str| pick_field(host, given, key);
     let domains = pick(&service.dns_search, "search");
     let mut options = pick(&service.dns_opt, "options");
     if !options.iter().any(|o| o.starts_with("ndots:")) {

@@ -80,13 +80,7 @@ impl ProjectLock {
         let dir = run_dir.join("locks").join(namespace);
         fs::create_dir_all(&dir).map_err(io_err("create lock directory", &dir))?;
         let path = dir.join(format!("{project}.lock"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err("open lock file", &path))?;
+        let file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -109,6 +103,17 @@ impl Drop for ProjectLock {
         // closing the file releases the lock anyway; unlocking first makes it immediate
         let _ = self.file.unlock();
     }
+}
+
+/// Opens (creating it) a file to `flock`.
+fn open_lock_file(path: &Path) -> Result<File, StateError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("open lock file", path))
 }
 
 /// Writes `bytes` to `path` so that readers see the old content or the new, never a mix, even

@@ -7,10 +7,9 @@
 //! Knows nothing of Compose, containerd or netlink: callers decide what a record says.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -106,13 +105,7 @@ impl Networks {
     pub fn lock(&self) -> Result<NetworksLock, StateError> {
         fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
         let path = self.dir.join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err("open lock file", &path))?;
+        let file = super::open_lock_file(&path)?;
         file.lock().map_err(io_err("lock", &path))?;
         Ok(NetworksLock { file })
     }
