@@ -84,6 +84,17 @@ fn containers_on_a_network_reach_each_other_and_down_leaves_nothing() {
         "{}",
         text(&bridge_addr)
     );
+    // the bridge's MAC is its own (Docker's form of the gateway address), not its lowest
+    // port's, so containers' ARP entries for the gateway stay right as others come and go
+    let link = std::process::Command::new("ip")
+        .args(["-br", "link", "show", "dev", &bridge])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&link.stdout).contains("02:42:0a:fa:01:01"),
+        "{}",
+        text(&link)
+    );
     let web_veth = host_veth(&s, "network-reach-web-1", &name);
     let client_veth = host_veth(&s, "network-reach-client-1", &name);
     assert!(link_exists(&web_veth) && link_exists(&client_veth));

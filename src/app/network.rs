@@ -345,6 +345,13 @@ pub(super) async fn bridge_up(
     })
     .await
     .map_err(|e| e.to_string())?;
+    // a fixed MAC (Docker's 02:42 form of the gateway address, which no container gets), so
+    // the bridge's does not follow its ports
+    if let Some(gw) = addrs.iter().find(|a| a.addr().is_ipv4()).or(addrs.first()) {
+        host.set_mac(name, plannet::mac_for(gw.addr()))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     sysctl::set_route_localnet(name).map_err(|e| e.to_string())?;
     Ok(())
 }

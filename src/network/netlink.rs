@@ -454,6 +454,27 @@ impl Netlink {
         }
     }
 
+    /// Gives link `name` the MAC address `mac` (nothing to do when it has it). A bridge with an
+    /// address of its own keeps it; otherwise Linux gives it the lowest address of its ports,
+    /// which changes as containers come and go and leaves their ARP caches pointing at a
+    /// gateway address no longer there.
+    pub async fn set_mac(&self, name: &str, mac: [u8; 6]) -> Result<()> {
+        let link = self.require_link("set the MAC address of", name).await?;
+        if link.mac.as_deref() == Some(&mac[..]) {
+            return Ok(());
+        }
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(link.index)
+                    .address(mac.to_vec())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(request_err(self.what("set the MAC address of", name)))
+    }
+
     /// Sets link `name` up.
     pub async fn set_up(&self, name: &str) -> Result<()> {
         let link = self.require_link("set up", name).await?;
