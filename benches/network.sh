@@ -10,7 +10,7 @@
 #           stack's network by `berth __network-hook` with a copy of the client's hook file
 #           (another veth name and address, no DNS records), timed from the outside;
 #   dns:    examples/dns_bench from the client's namespace to the gateway, COUNT queries.
-# Removes everything with `down -v` on exit.
+# Removes everything (containers, networks, volumes, the pulled image) with `down -v --rmi all` on exit.
 #   usage: benches/network.sh          env: BERTH=path DNS_BENCH=path ATTACH=N COUNT=N
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +35,7 @@ b() {
     -p netbench "$@"
 }
 cleanup() {
-  (cd "$tmp" && b down -v -t 0 >/dev/null 2>&1) || true
+  (cd "$tmp" && b down -v --rmi all -t 0 >/dev/null 2>&1) || true
   ctr --address "$BERTH_TEST_CONTAINERD_ADDRESS" namespaces rm "$ns" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
