@@ -986,8 +986,7 @@ impl<'a> Executor<'a> {
             }
             client.task_delete(id).await?;
         }
-        super::network::forget_dns(&crate::state::run_dir(), &self.dir(id))?;
-        super::network::unplug(&self.dir(id)).await?;
+        super::network::unplug(&crate::state::run_dir(), &self.dir(id)).await?;
         client.container_delete(id).await?;
         super::network::leave(&self.lib, &crate::state::run_dir(), client.namespace(), id).await?;
         client.snapshot_remove(SNAPSHOTTER, id).await?;

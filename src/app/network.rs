@@ -57,7 +57,6 @@ pub struct HookConfig {
     pub lib: PathBuf,
     pub run: PathBuf,
     pub nft_table: String,
-    pub namespace: String,
     pub container: String,
     pub interfaces: Vec<Interface>,
     /// The container's DNS record on each of its networks (by network name), written by the
@@ -225,22 +224,20 @@ pub async fn create_network(
             }
         };
         ensure_bridge(&host, &record).await?;
-        crate::dns::write_network(run, &dns_network(&record)).map_err(other)?;
         cni::write(lib, &cni_network(&record)).map_err(other)?;
-        let v6 = store
-            .list()
-            .map_err(other)?
+        let records = sync_firewall(store, &nft_table(), run).await?;
+        let v6 = records
             .iter()
             .any(|n| n.subnets.iter().any(|s| s.subnet.addr().is_ipv6()));
         let changed = sysctl::enable_ip_forward(v6).map_err(other)?;
-        sync_firewall(store, &nft_table(), run).await?;
-        Ok(changed
-            .into_iter()
-            .map(|k| format!("berth turned on {k} (containers' traffic is forwarded)"))
-            .collect::<Vec<String>>())
+        Ok::<_, AppError>(
+            changed
+                .into_iter()
+                .map(|k| format!("berth turned on {k} (containers' traffic is forwarded)"))
+                .collect::<Vec<String>>(),
+        )
     }
     .await;
-    let result: Result<Vec<String>, AppError> = result;
     match &result {
         Ok(_) => progress.send(Event::created(&id)),
         Err(e) => progress.send(Event::error_message(&id, e.to_string())),
@@ -282,16 +279,6 @@ fn new_record(wanted: &plannet::WantedNetwork, taken: &[IpNet]) -> Result<Networ
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         endpoints: BTreeMap::new(),
     })
-}
-
-/// `n` as berth's DNS server reads it.
-fn dns_network(n: &Network) -> crate::dns::NetworkRecord {
-    crate::dns::NetworkRecord {
-        name: n.name.clone(),
-        gateways: n.subnets.iter().map(|s| s.gateway).collect(),
-        subnets: n.subnets.iter().map(|s| s.subnet).collect(),
-        internal: n.internal,
-    }
 }
 
 /// `n` as a CNI conflist says it.
@@ -363,8 +350,13 @@ fn firewall_marker(run: &Path, table: &str) -> PathBuf {
 }
 
 /// Renders berth's nftables table from every record and applies it as one transaction (the
-/// table is deleted when no network is left). The caller holds the records' lock.
-async fn sync_firewall(store: &Networks, table: &str, run: &Path) -> Result<(), AppError> {
+/// table is deleted when no network is left); returns the records. The caller holds the
+/// records' lock.
+async fn sync_firewall(
+    store: &Networks,
+    table: &str,
+    run: &Path,
+) -> Result<Vec<Network>, AppError> {
     let records = store.list().map_err(other)?;
     let (networks, ports) = firewall_input(&records);
     let doc = firewall::render(table, &networks, &ports).map_err(other)?;
@@ -375,7 +367,7 @@ async fn sync_firewall(store: &Networks, table: &str, run: &Path) -> Result<(), 
     } else {
         crate::state::write_atomic(&marker, b"", 0o644).map_err(other)?;
     }
-    Ok(())
+    Ok(records)
 }
 
 /// Renders the table again only when this boot has not seen it applied (the hook's case).
@@ -387,6 +379,7 @@ pub(super) async fn ensure_firewall(lib: &Path, run: &Path, table: &str) -> Resu
     let _lock = store.lock().map_err(|e| e.to_string())?;
     sync_firewall(&store, table, run)
         .await
+        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
@@ -613,7 +606,6 @@ pub async fn join(
         lib: lib.to_owned(),
         run: run.to_owned(),
         nft_table: nft_table(),
-        namespace: namespace.to_owned(),
         container: container.to_owned(),
         interfaces,
         dns,
@@ -687,9 +679,13 @@ fn release(r: &mut Network, e: &Endpoint) {
 /// Takes a stopped container's names out of berth's DNS (the hook puts them back at its next
 /// start). Nothing to do for a container with no hook file.
 pub fn forget_dns(run: &Path, dir: &Path) -> Result<(), AppError> {
-    let Ok(config) = HookConfig::read(&dir.join(HOOK_FILE)) else {
-        return Ok(());
-    };
+    match HookConfig::read(&dir.join(HOOK_FILE)) {
+        Ok(config) => forget(run, &config),
+        Err(_) => Ok(()),
+    }
+}
+
+fn forget(run: &Path, config: &HookConfig) -> Result<(), AppError> {
     let mut changed = false;
     for (network, _) in &config.dns {
         changed |= crate::dns::remove_container(run, network, &config.container).map_err(other)?;
@@ -700,12 +696,14 @@ pub fn forget_dns(run: &Path, dir: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Deletes the host ends of a removed container's veths now: the kernel would delete them
-/// with the task's namespace, but only once it gets round to freeing that.
-pub async fn unplug(dir: &Path) -> Result<(), AppError> {
+/// Unplugs a container being removed: its names out of berth's DNS, and the host ends of its
+/// veths deleted now (the kernel would delete them with the task's namespace, but only once it
+/// gets round to freeing that).
+pub async fn unplug(run: &Path, dir: &Path) -> Result<(), AppError> {
     let Ok(config) = HookConfig::read(&dir.join(HOOK_FILE)) else {
         return Ok(());
     };
+    forget(run, &config)?;
     let host = Netlink::host().map_err(other)?;
     for i in &config.interfaces {
         host.delete_link(&i.host_veth).await.map_err(other)?;
